@@ -1,0 +1,115 @@
+//! Building and running the service on an already-bound listener, so tests can use port 0.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::config::{Config, ConfigError};
+use crate::darktrace::DarktraceClient;
+use crate::export::Exporter;
+use crate::http::health::Readiness;
+use crate::http::{AppState, router};
+use crate::screen::Screener;
+
+/// The service, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds the service on `listener`; fails only on configuration the client rejects.
+    pub fn build(config: Config, listener: TcpListener) -> Result<Application, ConfigError> {
+        Ok(Application {
+            listener,
+            state: app_state(config)?,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves; then readiness turns 503, new connections are
+    /// refused, and in-flight requests get `SHUTDOWN_GRACE_SECS` to finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let grace = self.state.config.limits.shutdown_grace;
+        let readiness = self.state.readiness.clone();
+        let (stop_tx, mut stop_rx) = watch::channel(false);
+        let serve = axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .into_future();
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => return result,
+            () = shutdown => {}
+        }
+        readiness.shutting_down();
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "shutting down: finishing requests in progress"
+        );
+        let _ = stop_tx.send(true);
+        match tokio::time::timeout(grace, serve).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!("shutdown grace ran out; stopping with requests still in progress");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The state shared by the handlers, built from the configuration.
+pub fn app_state(config: Config) -> Result<AppState, ConfigError> {
+    let client = DarktraceClient::new(&config.darktrace)?;
+    let screener = Screener::new(&config.screen, config.darktrace.base_url.host_str());
+    let exporter = Exporter {
+        client,
+        screener,
+        batch_size: config.darktrace.batch_size,
+        fqdn_as_hostname: config.screen.fqdn_as_hostname,
+    };
+    Ok(AppState {
+        batch_permits: Arc::new(Semaphore::new(config.limits.max_concurrent_exports)),
+        config: Arc::new(config),
+        exporter,
+        readiness: Readiness::default(),
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

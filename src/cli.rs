@@ -1,0 +1,145 @@
+//! The command line: every setting is a flag and an environment variable of the same name.
+//!
+//! Values arrive here as given; [`crate::config::Config::from_args`] checks them all and
+//! turns them into typed settings, so a mistake is reported once, naming the setting.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exports ThreatQ FQDN and IP indicators to Darktrace's Watched Domains (`/intelfeed`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "darktrace-export",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (the default).
+    Serve(ServeArgs),
+    /// Run the Darktrace simulator alone.
+    Simulate(crate::simulator::SimulateArgs),
+    /// Make one signed call to Darktrace and say whether host, TLS, tokens, clock and
+    /// permission are right.
+    Check(ServeArgs),
+    /// GET /healthz of a running service; exit 0 when healthy (the container health check).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
+}
+
+/// The service's settings (SPEC §2). Secrets are read here and never printed back.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Settings")]
+pub struct ServeArgs {
+    /// Start an in-process Darktrace simulator and use it; no Darktrace or API token needed.
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Darktrace host: host, host:port or https://host[:port].
+    #[arg(long, env = "DARKTRACE_HOST")]
+    pub darktrace_host: Option<String>,
+    /// Darktrace API public token.
+    #[arg(long, env = "DARKTRACE_PUBLIC_TOKEN", hide_env_values = true)]
+    pub darktrace_public_token: Option<String>,
+    /// File holding the Darktrace API public token.
+    #[arg(long, env = "DARKTRACE_PUBLIC_TOKEN_FILE")]
+    pub darktrace_public_token_file: Option<PathBuf>,
+    /// Darktrace API private token (the signing key).
+    #[arg(long, env = "DARKTRACE_PRIVATE_TOKEN", hide_env_values = true)]
+    pub darktrace_private_token: Option<String>,
+    /// File holding the Darktrace API private token.
+    #[arg(long, env = "DARKTRACE_PRIVATE_TOKEN_FILE")]
+    pub darktrace_private_token_file: Option<PathBuf>,
+    /// Source label given to the entries in Darktrace (1 to 63 characters).
+    #[arg(long, env = "SOURCE_NAME", default_value = "ThreatQ")]
+    pub source_name: String,
+    /// Days until entries expire in Darktrace; 0 = no expiry.
+    #[arg(long, env = "DAYS_TO_EXPIRATION", default_value = "0")]
+    pub days_to_expiration: String,
+    /// Ignore HTTPS_PROXY/HTTP_PROXY/ALL_PROXY/NO_PROXY for Darktrace calls.
+    #[arg(long, env = "DISABLE_PROXIES", default_value = "false")]
+    pub disable_proxies: String,
+    /// Verify Darktrace's TLS certificate.
+    #[arg(long, env = "ENABLE_SSL_VERIFICATION", default_value = "true")]
+    pub enable_ssl_verification: String,
+    /// Most indicators one request may carry.
+    #[arg(long, env = "OBJECTS_PER_RUN", default_value = "10000")]
+    pub objects_per_run: String,
+    /// Address to listen on (default 0.0.0.0:8080, 127.0.0.1:8080 with --demo).
+    #[arg(long, env = "LISTEN_ADDR")]
+    pub listen_addr: Option<String>,
+    /// Comma-separated bearer tokens accepted on /export, /remove and /sync.
+    #[arg(long, env = "API_TOKENS", hide_env_values = true)]
+    pub api_tokens: Option<String>,
+    /// File of bearer tokens, one per line.
+    #[arg(long, env = "API_TOKENS_FILE")]
+    pub api_tokens_file: Option<PathBuf>,
+    /// Serve without bearer tokens (not recommended).
+    #[arg(long, env = "ALLOW_UNAUTHENTICATED", default_value = "false")]
+    pub allow_unauthenticated: String,
+    /// Extra PEM CA bundle to trust for Darktrace.
+    #[arg(long, env = "DARKTRACE_CA_FILE")]
+    pub darktrace_ca_file: Option<PathBuf>,
+    /// Entries per Darktrace call.
+    #[arg(long, env = "DARKTRACE_BATCH_SIZE", default_value = "1000")]
+    pub darktrace_batch_size: String,
+    /// Darktrace calls in flight at once, across all requests.
+    #[arg(long, env = "DARKTRACE_CONCURRENCY", default_value = "2")]
+    pub darktrace_concurrency: String,
+    /// Timeout of one Darktrace call attempt, in seconds.
+    #[arg(long, env = "DARKTRACE_TIMEOUT_SECS", default_value = "30")]
+    pub darktrace_timeout_secs: String,
+    /// Retries of one call after a retryable failure.
+    #[arg(long, env = "DARKTRACE_MAX_RETRIES", default_value = "3")]
+    pub darktrace_max_retries: String,
+    /// ThreatQ types to export (FQDN, IP Address, IPv6 Address).
+    #[arg(long, env = "EXPORT_TYPES", default_value = "FQDN,IP Address")]
+    pub export_types: String,
+    /// ThreatQ statuses never exported; empty = none.
+    #[arg(long, env = "EXCLUDED_STATUSES", default_value = "Whitelisted,Expired")]
+    pub excluded_statuses: String,
+    /// Domains never exported, nor any name under them.
+    #[arg(long, env = "PROTECTED_DOMAINS", default_value = "")]
+    pub protected_domains: String,
+    /// CIDRs never exported, besides the built-in non-routable ranges.
+    #[arg(long, env = "PROTECTED_NETWORKS", default_value = "")]
+    pub protected_networks: String,
+    /// Allow private, loopback, link-local, CGNAT, multicast and similar addresses.
+    #[arg(long, env = "EXPORT_NON_ROUTABLE", default_value = "false")]
+    pub export_non_routable: String,
+    /// Send FQDNs as hostnames (exact match) instead of domains.
+    #[arg(long, env = "FQDN_AS_HOSTNAME", default_value = "false")]
+    pub fqdn_as_hostname: String,
+    /// Description given to the entries (under 256 characters).
+    #[arg(long, env = "DESCRIPTION")]
+    pub description: Option<String>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value = "33554432")]
+    pub max_body_bytes: String,
+    /// /export, /remove and /sync requests served at once; more get 503.
+    #[arg(long, env = "MAX_CONCURRENT_EXPORTS", default_value = "64")]
+    pub max_concurrent_exports: String,
+    /// Time one request may take, in seconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value = "300")]
+    pub request_timeout_secs: String,
+    /// Time in-flight requests get to finish after SIGTERM/SIGINT, in seconds.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value = "30")]
+    pub shutdown_grace_secs: String,
+    /// Most removals a /sync plan may hold without force=true.
+    #[arg(long, env = "SYNC_MAX_REMOVALS", default_value = "100")]
+    pub sync_max_removals: String,
+    /// Log format: json or text.
+    #[arg(long, env = "LOG_FORMAT", default_value = "json")]
+    pub log_format: String,
+}

@@ -1,0 +1,367 @@
+//! The Darktrace client: signs every attempt, sends, classifies, retries.
+//!
+//! One client serves the whole process, and its semaphore is the one limit on Darktrace
+//! calls in flight (`DARKTRACE_CONCURRENCY`), shared by every request. A permit is held for
+//! one attempt only, never across a backoff wait.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use reqwest::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{Method, Url};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+use super::retry::{Attempt, Backoff, CallError, classify_status, parse_retry_after};
+use super::sign;
+use super::wire::{AddAnswer, AddCall, EntryDetails, remove_body};
+use crate::config::{ConfigError, DarktraceConfig};
+
+/// The path of the Watched Domains API.
+pub const INTELFEED: &str = "/intelfeed";
+
+/// Where the signing time comes from; tests inject a skewed clock.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Calls and retries made for one request, for its summary log line.
+#[derive(Debug, Default)]
+pub struct CallTally {
+    pub calls: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+impl CallTally {
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Clone)]
+pub struct DarktraceClient {
+    http: reqwest::Client,
+    base: Url,
+    public_token: SecretString,
+    private_token: SecretString,
+    permits: Arc<Semaphore>,
+    max_retries: u32,
+    backoff: Backoff,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for DarktraceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DarktraceClient")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DarktraceClient {
+    /// Builds the client; a CA bundle that does not parse is a configuration error.
+    pub fn new(config: &DarktraceConfig) -> Result<Self, ConfigError> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.timeout)
+            .pool_max_idle_per_host(config.concurrency)
+            .user_agent(concat!("darktrace-export/", env!("CARGO_PKG_VERSION")));
+        if config.disable_proxies {
+            builder = builder.no_proxy();
+        }
+        if !config.verify_tls {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        if let Some(pem) = &config.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                ConfigError::new("DARKTRACE_CA_FILE", format!("is not a PEM bundle: {e}"))
+            })?;
+            if certs.is_empty() {
+                return Err(ConfigError::new(
+                    "DARKTRACE_CA_FILE",
+                    "holds no PEM certificate",
+                ));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.timeout(config.timeout).build().map_err(|e| {
+            ConfigError::new(
+                "DARKTRACE_HOST",
+                format!("cannot build the HTTP client: {e}"),
+            )
+        })?;
+        Ok(DarktraceClient {
+            http,
+            base: config.base_url.clone(),
+            public_token: config.public_token.clone(),
+            private_token: config.private_token.clone(),
+            permits: Arc::new(Semaphore::new(config.concurrency)),
+            max_retries: config.max_retries,
+            backoff: Backoff::default(),
+            clock: Arc::new(Utc::now),
+        })
+    }
+
+    /// Replaces the signing clock (tests of the date window).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the backoff (tests keep it short).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// Adds entries; the answer is returned only when Darktrace said SUCCESS.
+    pub async fn add(&self, call: &AddCall<'_>, tally: &CallTally) -> Result<AddAnswer, CallError> {
+        let body = self
+            .send(Method::POST, "", Bytes::from(call.to_body()), tally)
+            .await?;
+        let answer: AddAnswer = parse_answer(&body)?;
+        if !answer.is_success() {
+            return Err(CallError::Unexpected(
+                "Darktrace answered without \"response\": \"SUCCESS\"".into(),
+            ));
+        }
+        Ok(answer)
+    }
+
+    /// Removes one entry from one source (never `removeall`).
+    pub async fn remove(
+        &self,
+        entry: &str,
+        source: &str,
+        tally: &CallTally,
+    ) -> Result<(), CallError> {
+        let body = self
+            .send(
+                Method::POST,
+                "",
+                Bytes::from(remove_body(entry, source)),
+                tally,
+            )
+            .await?;
+        let answer: AddAnswer = parse_answer(&body)?;
+        if answer.response.is_some() && !answer.is_success() {
+            return Err(CallError::Unexpected(
+                "Darktrace answered the removal without SUCCESS".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The names Darktrace holds under `source`.
+    pub async fn entries(&self, source: &str, tally: &CallTally) -> Result<Vec<String>, CallError> {
+        let query = query(&[("source", source)]);
+        parse_answer(&self.send(Method::GET, &query, Bytes::new(), tally).await?)
+    }
+
+    /// The entries under `source`, with their details.
+    pub async fn entry_details(
+        &self,
+        source: &str,
+        tally: &CallTally,
+    ) -> Result<Vec<EntryDetails>, CallError> {
+        let query = query(&[("fulldetails", "true"), ("source", source)]);
+        parse_answer(&self.send(Method::GET, &query, Bytes::new(), tally).await?)
+    }
+
+    /// The source names Darktrace knows: the cheapest signed call, used by `check`.
+    pub async fn sources(&self, tally: &CallTally) -> Result<Vec<String>, CallError> {
+        parse_answer(
+            &self
+                .send(Method::GET, "sources=true", Bytes::new(), tally)
+                .await?,
+        )
+    }
+
+    /// Sends one call with retries. For a GET, `query` is signed and sent as is; for a
+    /// POST, `body` is.
+    async fn send(
+        &self,
+        method: Method,
+        query: &str,
+        body: Bytes,
+        tally: &CallTally,
+    ) -> Result<Bytes, CallError> {
+        let mut retry = 0;
+        loop {
+            let started = Instant::now();
+            let outcome = {
+                let _permit = self
+                    .permits
+                    .acquire()
+                    .await
+                    .expect("semaphore never closed");
+                tally.calls.fetch_add(1, Ordering::Relaxed);
+                self.attempt(&method, query, &body).await
+            };
+            let result = match &outcome {
+                Ok(_) | Err(Attempt::Done) => "ok",
+                Err(Attempt::Retry { .. }) => "retried",
+                Err(Attempt::Fail(e)) => e.class(),
+            };
+            metrics::counter!("darktrace_calls_total", "result" => result).increment(1);
+            metrics::histogram!("darktrace_call_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            match outcome {
+                Ok(bytes) => return Ok(bytes),
+                Err(Attempt::Retry { error, after }) if retry < self.max_retries => {
+                    let wait = after.unwrap_or_else(|| self.backoff.delay(retry));
+                    tracing::warn!(error = %error, retry = retry + 1, wait_ms = wait.as_millis() as u64, "Darktrace call failed; retrying");
+                    tally.retries.fetch_add(1, Ordering::Relaxed);
+                    retry += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                Err(Attempt::Retry { error, .. }) => {
+                    return Err(match error {
+                        CallError::Unavailable(detail) => CallError::Unavailable(format!(
+                            "{detail} (after {} attempts)",
+                            retry + 1
+                        )),
+                        other => other,
+                    });
+                }
+                Err(Attempt::Fail(error)) => return Err(error),
+                Err(Attempt::Done) => unreachable!("an attempt that is done returns Ok"),
+            }
+        }
+    }
+
+    /// One signed attempt. Signs afresh: the date is part of the signature.
+    async fn attempt(&self, method: &Method, query: &str, body: &Bytes) -> Result<Bytes, Attempt> {
+        let date = sign::date_header((self.clock)());
+        let signed_part: &[u8] = if *method == Method::GET {
+            query.as_bytes()
+        } else {
+            body
+        };
+        let signature = sign::signature(
+            self.private_token.expose_secret().as_bytes(),
+            self.public_token.expose_secret(),
+            &sign::signed_target(INTELFEED, signed_part),
+            &date,
+        );
+        let mut url = self.base.clone();
+        url.set_path(INTELFEED);
+        url.set_query((!query.is_empty()).then_some(query));
+
+        let mut request = self
+            .http
+            .request(method.clone(), url)
+            .header("DTAPI-Token", sensitive(self.public_token.expose_secret()))
+            .header("DTAPI-Date", date)
+            .header("DTAPI-Signature", sensitive(&signature));
+        if *method == Method::POST {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return Err(transport_attempt(&e)),
+        };
+        let status = response.status();
+        let location = header_text(&response, LOCATION);
+        let retry_after = header_text(&response, RETRY_AFTER)
+            .and_then(|v| parse_retry_after(&v, std::time::SystemTime::now()));
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => return Err(transport_attempt(&e)),
+        };
+        match classify_status(status, location.as_deref(), retry_after, &bytes) {
+            Attempt::Done => Ok(bytes),
+            other => Err(other),
+        }
+    }
+}
+
+fn sensitive(value: &str) -> HeaderValue {
+    let mut header = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
+    header.set_sensitive(true);
+    header
+}
+
+fn header_text(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// A query string encoded once, so what is signed is what is sent.
+fn query(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+fn parse_answer<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CallError> {
+    serde_json::from_slice(body).map_err(|_| {
+        CallError::Unexpected(
+            "Darktrace answered 200 with a body that is not the expected JSON".into(),
+        )
+    })
+}
+
+/// A failure before any HTTP answer: TLS problems are final, the rest worth a retry.
+fn transport_attempt(error: &reqwest::Error) -> Attempt {
+    if let Some(tls) = tls_problem(error) {
+        return Attempt::Fail(CallError::Tls(tls));
+    }
+    if error.is_timeout() {
+        return Attempt::Retry {
+            error: CallError::Timeout,
+            after: None,
+        };
+    }
+    let what = if error.is_connect() {
+        "cannot connect to Darktrace (refused, unreachable or unknown host); check DARKTRACE_HOST"
+    } else {
+        "the connection to Darktrace failed (reset or closed)"
+    };
+    Attempt::Retry {
+        error: CallError::Unavailable(what.into()),
+        after: None,
+    }
+}
+
+/// Looks through the error's causes for a certificate problem.
+fn tls_problem(error: &reqwest::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = cause {
+        let rustls_error = err
+            .downcast_ref::<tokio_rustls::rustls::Error>()
+            .or_else(|| {
+                err.downcast_ref::<std::io::Error>()
+                    .and_then(|io| io.get_ref())
+                    .and_then(|inner| inner.downcast_ref::<tokio_rustls::rustls::Error>())
+            });
+        if let Some(tls) = rustls_error {
+            return Some(match tls {
+                tokio_rustls::rustls::Error::InvalidCertificate(why) => format!(
+                    "Darktrace's TLS certificate was refused ({why:?}): trust its CA with DARKTRACE_CA_FILE, or set ENABLE_SSL_VERIFICATION=false"
+                ),
+                other => format!(
+                    "TLS with Darktrace failed ({other}): check DARKTRACE_HOST's scheme and port, DARKTRACE_CA_FILE, ENABLE_SSL_VERIFICATION"
+                ),
+            });
+        }
+        cause = err.source();
+    }
+    None
+}

@@ -1,0 +1,10 @@
+//! Speaking Darktrace's `/intelfeed` API: signing (pure), the wire format, retry rules and
+//! the client that puts them together.
+
+pub mod client;
+pub mod retry;
+pub mod sign;
+pub mod wire;
+
+pub use client::{CallTally, DarktraceClient};
+pub use retry::CallError;

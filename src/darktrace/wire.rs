@@ -1,0 +1,184 @@
+//! The bytes of Darktrace's `/intelfeed` requests and the shapes of its answers.
+//!
+//! Bodies are compact, ASCII-only JSON with keys in a fixed order, written once into one
+//! buffer: the same buffer is signed and sent, so the signature always covers what goes out.
+
+use serde::Deserialize;
+
+/// One add call: entries that share source, expiry, description and the hostname flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddCall<'a> {
+    pub entries: Vec<&'a str>,
+    pub source: &'a str,
+    /// UTC `YYYY-MM-DDTHH:MM:SS`; `None` sends no expiry.
+    pub expiry: Option<&'a str>,
+    pub description: Option<&'a str>,
+    /// Treat every entry as an exact hostname; applies to the whole call.
+    pub hostname: bool,
+}
+
+impl AddCall<'_> {
+    /// `{"addlist":"a,b","description":"…","expiry":"…","hostname":true,"source":"…"}`,
+    /// leaving out what is not set (a flag is left out rather than sent as `false`).
+    pub fn to_body(&self) -> Vec<u8> {
+        let list_len: usize = self.entries.iter().map(|e| e.len() + 1).sum();
+        let mut out = Vec::with_capacity(list_len + 128);
+        out.extend_from_slice(b"{\"addlist\":\"");
+        for (i, entry) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            escape_into(&mut out, entry);
+        }
+        out.push(b'"');
+        if let Some(description) = self.description {
+            push_field(&mut out, "description", description);
+        }
+        if let Some(expiry) = self.expiry {
+            push_field(&mut out, "expiry", expiry);
+        }
+        if self.hostname {
+            out.extend_from_slice(b",\"hostname\":true");
+        }
+        push_field(&mut out, "source", self.source);
+        out.push(b'}');
+        out
+    }
+}
+
+/// `{"removeentry":"…","source":"…"}`: one entry, under one source only.
+pub fn remove_body(entry: &str, source: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entry.len() + source.len() + 32);
+    out.extend_from_slice(b"{\"removeentry\":\"");
+    escape_into(&mut out, entry);
+    out.push(b'"');
+    push_field(&mut out, "source", source);
+    out.push(b'}');
+    out
+}
+
+fn push_field(out: &mut Vec<u8>, key: &str, value: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":\"");
+    escape_into(out, value);
+    out.push(b'"');
+}
+
+/// Writes `s` as the inside of a JSON string, ASCII only: non-ASCII as `\uXXXX` (surrogate
+/// pairs above the BMP), control characters escaped.
+pub fn escape_into(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for c in s.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            ' '..='~' => out.push(c as u8),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.extend_from_slice(b"\\u");
+                    for shift in [12, 8, 4, 0] {
+                        out.push(HEX[((*unit >> shift) & 0xf) as usize]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Darktrace's answer to an add (or remove) call. Older appliances leave out the lists, or
+/// everything but `response`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct AddAnswer {
+    pub response: Option<String>,
+    pub added: Option<u64>,
+    pub updated: Option<u64>,
+    #[serde(rename = "addedList")]
+    pub added_list: Option<Vec<String>>,
+    #[serde(rename = "updatedList")]
+    pub updated_list: Option<Vec<String>>,
+}
+
+impl AddAnswer {
+    pub fn is_success(&self) -> bool {
+        self.response
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case("success"))
+    }
+}
+
+/// One entry of `GET /intelfeed?fulldetails=true`. Field types vary between versions, so
+/// only the name is relied upon.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EntryDetails {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<serde_json::Value>,
+    #[serde(default)]
+    pub expiry: Option<serde_json::Value>,
+    #[serde(default)]
+    pub hostname: Option<serde_json::Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_body_is_the_documented_compact_form() {
+        let call = AddCall {
+            entries: vec!["evil.example", "198.51.100.7"],
+            source: "ThreatQ",
+            expiry: Some("2025-02-14T12:30:00"),
+            description: None,
+            hostname: false,
+        };
+        assert_eq!(
+            String::from_utf8(call.to_body()).unwrap(),
+            r#"{"addlist":"evil.example,198.51.100.7","expiry":"2025-02-14T12:30:00","source":"ThreatQ"}"#
+        );
+    }
+
+    #[test]
+    fn add_body_leaves_out_unset_fields_and_escapes_to_ascii() {
+        let call = AddCall {
+            entries: vec!["a.example"],
+            source: "Intel \"Ü\" 🦀",
+            expiry: None,
+            description: Some("line\none"),
+            hostname: true,
+        };
+        let body = String::from_utf8(call.to_body()).unwrap();
+        assert!(body.is_ascii());
+        assert_eq!(
+            body,
+            r#"{"addlist":"a.example","description":"line\none","hostname":true,"source":"Intel \"\u00dc\" \ud83e\udd80"}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["source"], "Intel \"Ü\" 🦀");
+    }
+
+    #[test]
+    fn remove_body_names_entry_and_source() {
+        assert_eq!(
+            String::from_utf8(remove_body("a.example", "ThreatQ")).unwrap(),
+            r#"{"removeentry":"a.example","source":"ThreatQ"}"#
+        );
+    }
+
+    #[test]
+    fn answers_with_and_without_lists_parse() {
+        let full: AddAnswer = serde_json::from_str(
+            r#"{"response":"SUCCESS","added":2,"updated":1,"addedList":["a","b"],"updatedList":["a"]}"#,
+        )
+        .unwrap();
+        assert!(full.is_success());
+        assert_eq!(full.updated_list.unwrap(), vec!["a"]);
+        let bare: AddAnswer = serde_json::from_str(r#"{"response":"SUCCESS"}"#).unwrap();
+        assert!(bare.is_success() && bare.added_list.is_none());
+    }
+}

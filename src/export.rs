@@ -1,0 +1,288 @@
+//! The export pipeline: screen → plan calls → send → reconcile → one result per item.
+//!
+//! Every item gets its result from screening; items that go to Darktrace start as
+//! `failed`/`deadline` and only Darktrace's answer moves them, so a request cut short by its
+//! deadline still accounts for every item.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use futures_util::future::join_all;
+use tokio::time::{Instant, timeout_at};
+
+use crate::darktrace::wire::{AddAnswer, AddCall};
+use crate::darktrace::{CallTally, DarktraceClient};
+use crate::indicator::Indicator;
+use crate::outcome::{ItemResult, Reason, Report, Summary, Verdict};
+use crate::screen::{Accepted, Screener};
+use crate::threatq::Item;
+
+/// The settings of one request: the configured defaults with its overrides applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSettings {
+    pub source: String,
+    /// UTC `YYYY-MM-DDTHH:MM:SS`, or `None` for no expiry.
+    pub expiry: Option<String>,
+    pub description: Option<String>,
+    pub dry_run: bool,
+    /// `/sync` only: carry out a plan over `SYNC_MAX_REMOVALS`.
+    pub force: bool,
+}
+
+/// `now + days` in Darktrace's expiry form; `0` days means no expiry.
+pub fn expiry_after(days: u32, now: DateTime<Utc>) -> Option<String> {
+    (days > 0).then(|| {
+        (now + ChronoDuration::days(i64::from(days)))
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string()
+    })
+}
+
+/// The verdict of items still waiting for Darktrace when the request's time runs out.
+pub fn deadline_verdict() -> Verdict {
+    Verdict::new(
+        Reason::Deadline,
+        "not confirmed by Darktrace before the request's deadline (REQUEST_TIMEOUT_SECS)",
+    )
+}
+
+/// Runs exports against one Darktrace; shared by every request.
+#[derive(Debug, Clone)]
+pub struct Exporter {
+    pub client: DarktraceClient,
+    pub screener: Screener,
+    pub batch_size: usize,
+    pub fqdn_as_hostname: bool,
+}
+
+impl Exporter {
+    /// Exports a batch and answers for each of its items.
+    pub async fn export<'a>(
+        &self,
+        items: Vec<Item<'a>>,
+        settings: &RequestSettings,
+        deadline: Instant,
+        tally: &CallTally,
+    ) -> Report<'a> {
+        let pending = if settings.dry_run {
+            Verdict::new(Reason::DryRun, "valid; would be sent to Darktrace")
+        } else {
+            deadline_verdict()
+        };
+        let screened = self.screener.screen(items, &pending);
+        let mut results = screened.results;
+        if !settings.dry_run {
+            self.send_adds(&screened.accepted, settings, deadline, tally, &mut results)
+                .await;
+        }
+        report(settings, results)
+    }
+
+    /// Sends `accepted` in chunks, in parallel within the client's limit, and settles their
+    /// results.
+    pub async fn send_adds(
+        &self,
+        accepted: &[Accepted],
+        settings: &RequestSettings,
+        deadline: Instant,
+        tally: &CallTally,
+        results: &mut [ItemResult<'_>],
+    ) {
+        let chunks = self.plan(accepted);
+        let calls = chunks.iter().map(|chunk| AddCall {
+            entries: chunk.iter().map(|a| a.wire_value.as_str()).collect(),
+            source: &settings.source,
+            expiry: settings.expiry.as_deref(),
+            description: settings.description.as_deref(),
+            hostname: chunk
+                .first()
+                .is_some_and(|a| self.is_hostname(&a.indicator)),
+        });
+        let answers =
+            join_all(calls.map(|call| async move {
+                timeout_at(deadline, self.client.add(&call, tally)).await
+            }))
+            .await;
+
+        let mut unconfirmed: Vec<(&Accepted, &AddAnswer, usize)> = Vec::new();
+        for (chunk, answer) in chunks.iter().zip(&answers) {
+            match answer {
+                Err(_elapsed) => {} // stays failed/deadline
+                Ok(Err(error)) => {
+                    let verdict = error.verdict();
+                    tracing::warn!(error = %error, entries = chunk.len(), "Darktrace add call failed");
+                    for item in chunk {
+                        results[item.index].settle(verdict.clone());
+                    }
+                }
+                Ok(Ok(answer)) => match (&answer.added_list, &answer.updated_list) {
+                    (None, None) => {
+                        unconfirmed.extend(chunk.iter().map(|item| (*item, answer, chunk.len())))
+                    }
+                    (added, updated) => reconcile_lists(chunk, added, updated, results),
+                },
+            }
+        }
+        if !unconfirmed.is_empty() {
+            self.confirm(&unconfirmed, settings, deadline, tally, results)
+                .await;
+        }
+    }
+
+    /// Confirms entries of answers without lists with one read of the source.
+    async fn confirm(
+        &self,
+        unconfirmed: &[(&Accepted, &AddAnswer, usize)],
+        settings: &RequestSettings,
+        deadline: Instant,
+        tally: &CallTally,
+        results: &mut [ItemResult<'_>],
+    ) {
+        let listed = match timeout_at(deadline, self.client.entries(&settings.source, tally)).await
+        {
+            Err(_elapsed) => return,
+            Ok(listed) => listed,
+        };
+        match listed {
+            Ok(names) => {
+                let present: HashSet<String> = names.iter().map(|n| normalise_echo(n)).collect();
+                for (item, answer, sent) in unconfirmed {
+                    let verdict = if present.contains(&item.wire_value) {
+                        confirmed_verdict(answer, *sent)
+                    } else {
+                        Verdict::new(
+                            Reason::Rejected,
+                            format!(
+                                "Darktrace said SUCCESS but does not list it under source {}",
+                                settings.source
+                            ),
+                        )
+                    };
+                    results[item.index].settle(verdict);
+                }
+            }
+            Err(error) => {
+                for (item, _, _) in unconfirmed {
+                    results[item.index].settle(Verdict::new(
+                        Reason::Accepted,
+                        format!(
+                            "Darktrace said SUCCESS without per-entry lists, and the check failed: {error}"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Splits accepted items into calls: hostnames apart (the flag covers a whole call),
+    /// then chunks of `batch_size`.
+    fn plan<'x>(&self, accepted: &'x [Accepted]) -> Vec<Vec<&'x Accepted>> {
+        let (hostnames, others): (Vec<&Accepted>, Vec<&Accepted>) = accepted
+            .iter()
+            .partition(|a| self.is_hostname(&a.indicator));
+        [others, hostnames]
+            .into_iter()
+            .flat_map(|group| {
+                group
+                    .chunks(self.batch_size)
+                    .map(<[&Accepted]>::to_vec)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn is_hostname(&self, indicator: &Indicator) -> bool {
+        self.fqdn_as_hostname && matches!(indicator, Indicator::Fqdn(_))
+    }
+}
+
+/// Builds the answer from settled results.
+pub fn report<'a>(settings: &RequestSettings, results: Vec<ItemResult<'a>>) -> Report<'a> {
+    Report {
+        source: settings.source.clone(),
+        expiry: settings.expiry.clone(),
+        dry_run: settings.dry_run,
+        summary: Summary::of(&results),
+        results,
+        removals: None,
+    }
+}
+
+/// Darktrace may echo names in another case; compare in the form we send.
+fn normalise_echo(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn reconcile_lists(
+    chunk: &[&Accepted],
+    added: &Option<Vec<String>>,
+    updated: &Option<Vec<String>>,
+    results: &mut [ItemResult<'_>],
+) {
+    let set = |list: &Option<Vec<String>>| -> HashSet<String> {
+        list.iter().flatten().map(|n| normalise_echo(n)).collect()
+    };
+    let (added, updated) = (set(added), set(updated));
+    for item in chunk {
+        let verdict = if updated.contains(&item.wire_value) {
+            Verdict::new(Reason::Updated, "already in Darktrace; refreshed")
+        } else if added.contains(&item.wire_value) {
+            Verdict::new(Reason::Added, "new entry in Darktrace")
+        } else {
+            Verdict::new(
+                Reason::Rejected,
+                "Darktrace said SUCCESS but left it out of addedList and updatedList",
+            )
+        };
+        results[item.index].settle(verdict);
+    }
+}
+
+/// An entry confirmed by reading the source; the counts say whether it was new when they can.
+fn confirmed_verdict(answer: &AddAnswer, sent: usize) -> Verdict {
+    match answer.updated {
+        Some(0) => Verdict::new(
+            Reason::Added,
+            "new entry in Darktrace (confirmed by reading the source)",
+        ),
+        Some(n) if n as usize >= sent => Verdict::new(
+            Reason::Updated,
+            "already in Darktrace; refreshed (confirmed by reading the source)",
+        ),
+        _ => Verdict::new(
+            Reason::Added,
+            "in Darktrace (confirmed by reading the source; the appliance did not say whether it was new)",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn expiry_is_now_plus_days_in_darktrace_form() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 17, 52, 2).unwrap();
+        assert_eq!(
+            expiry_after(30, now).as_deref(),
+            Some("2026-12-27T17:52:02")
+        );
+        assert_eq!(expiry_after(0, now), None);
+    }
+
+    #[test]
+    fn confirmation_uses_counts_when_they_decide() {
+        let answer = |updated| AddAnswer {
+            response: Some("SUCCESS".into()),
+            updated,
+            ..AddAnswer::default()
+        };
+        assert_eq!(confirmed_verdict(&answer(Some(0)), 3).reason, Reason::Added);
+        assert_eq!(
+            confirmed_verdict(&answer(Some(3)), 3).reason,
+            Reason::Updated
+        );
+        assert_eq!(confirmed_verdict(&answer(None), 3).reason, Reason::Added);
+    }
+}

@@ -1,0 +1,91 @@
+//! The HTTP face of the service: routes, the layer stack, and the state handlers share.
+
+pub mod auth;
+pub mod batch;
+pub mod health;
+pub mod problem;
+pub mod request;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::Semaphore;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::export::Exporter;
+use auth::BearerTokens;
+use health::Readiness;
+use problem::Problem;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub exporter: Exporter,
+    pub readiness: Readiness,
+    /// One permit per batch request in progress (`MAX_CONCURRENT_EXPORTS`).
+    pub batch_permits: Arc<Semaphore>,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The router with its full layer stack.
+pub fn router(state: AppState) -> Router {
+    let tokens = BearerTokens::new(&state.config.api_tokens);
+    let batch_routes = Router::new()
+        .route("/export", post(batch::export))
+        .layer(middleware::from_fn_with_state(state.clone(), shed_load))
+        .layer(middleware::from_fn_with_state(tokens, auth::require_bearer))
+        .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));
+
+    Router::new()
+        .merge(batch_routes)
+        .route("/healthz", get(health::healthz))
+        .route(
+            "/readyz",
+            get(health::readyz).with_state(state.readiness.clone()),
+        )
+        .with_state(state)
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let id = request
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
+}
+
+/// Load shedding: beyond `MAX_CONCURRENT_EXPORTS` batch requests, answer 503 at once rather
+/// than queue without bound; once shutdown has begun, take no new batch.
+async fn shed_load(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !state.readiness.is_ready() {
+        return Problem::shutting_down().into_response();
+    }
+    match state.batch_permits.clone().try_acquire_owned() {
+        Ok(permit) => {
+            let response = next.run(request).await;
+            drop(permit);
+            response
+        }
+        Err(_) => Problem::overloaded().into_response(),
+    }
+}
+
+/// How long the handler may take before items not yet confirmed are reported `deadline`.
+pub fn request_deadline(config: &Config) -> tokio::time::Instant {
+    tokio::time::Instant::now() + config.limits.request_timeout
+}

@@ -1,0 +1,223 @@
+//! Reading a batch request: content type, body size, JSON shape, batch size and overrides,
+//! each refusal a [`Problem`] that says what to fix.
+
+use axum::http::{HeaderMap, header};
+use chrono::Utc;
+
+use crate::config::{
+    Config, MAX_DAYS_TO_EXPIRATION, check_description, check_source_name, parse_bool,
+};
+use crate::export::{RequestSettings, expiry_after};
+use crate::http::problem::Problem;
+use crate::threatq::{Batch, BodyOverrides};
+
+/// Query parameters a batch request understands; any other is refused, so a typo such as
+/// `dryrun=true` can never turn into a real export.
+const QUERY_PARAMETERS: [&str; 5] = [
+    "source",
+    "days_to_expiration",
+    "description",
+    "dry_run",
+    "force",
+];
+
+/// Refuses bodies that are not declared JSON.
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = declared
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        Ok(())
+    } else if declared.is_empty() {
+        Err(Problem::unsupported_media_type(
+            "no Content-Type; send Content-Type: application/json",
+        ))
+    } else {
+        Err(Problem::unsupported_media_type(format!(
+            "Content-Type is {declared}; send application/json"
+        )))
+    }
+}
+
+/// Parses the body into a batch: 400 when it is not JSON, 422 when it is the wrong shape,
+/// 413 when it holds more items than `OBJECTS_PER_RUN`.
+pub fn parse_batch<'a>(body: &'a [u8], objects_per_run: usize) -> Result<Batch<'a>, Problem> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let batch: Batch<'a> = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|e| json_problem(e.inner(), &e.path().to_string()))?;
+    deserializer.end().map_err(|e| json_problem(&e, "."))?;
+    if batch.items.len() > objects_per_run {
+        return Err(Problem::too_large(format!(
+            "batch has {} indicators; OBJECTS_PER_RUN is {objects_per_run}",
+            batch.items.len()
+        )));
+    }
+    Ok(batch)
+}
+
+fn json_problem(error: &serde_json::Error, path: &str) -> Problem {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Data => {
+            let at = if path.is_empty() || path == "." {
+                String::new()
+            } else {
+                format!(" at {path}")
+            };
+            Problem::wrong_shape(format!("{}{at}", strip_position(error)))
+        }
+        Category::Syntax | Category::Eof | Category::Io => Problem::not_json(format!(
+            "body is not valid JSON: {} at line {} column {}",
+            strip_position(error),
+            error.line(),
+            error.column()
+        )),
+    }
+}
+
+/// serde_json's message without its own " at line L column C" tail.
+fn strip_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// The request's settings: defaults, then body overrides, then query parameters.
+pub fn settings(
+    config: &Config,
+    body: &BodyOverrides,
+    query: Option<&str>,
+) -> Result<RequestSettings, Problem> {
+    let mut merged = body.clone();
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let bad = |why: String| Problem::bad_parameter(format!("query parameter {key}: {why}"));
+        match key.as_ref() {
+            "source" => merged.source = Some(value.into_owned()),
+            "description" => merged.description = Some(value.into_owned()),
+            "days_to_expiration" => {
+                merged.days_to_expiration = Some(
+                    value
+                        .trim()
+                        .parse()
+                        .map_err(|_| bad(format!("'{value}' is not a whole number of days")))?,
+                )
+            }
+            "dry_run" => {
+                merged.dry_run = Some(parse_bool("dry_run", &value).map_err(|e| bad(e.problem))?)
+            }
+            "force" => {
+                merged.force = Some(parse_bool("force", &value).map_err(|e| bad(e.problem))?)
+            }
+            other => {
+                return Err(Problem::bad_parameter(format!(
+                    "unknown query parameter '{other}'; known: {}",
+                    QUERY_PARAMETERS.join(", ")
+                )));
+            }
+        }
+    }
+
+    let source = match merged.source.as_deref() {
+        Some(s) => {
+            check_source_name(s).map_err(|p| Problem::bad_parameter(format!("source {p}")))?
+        }
+        None => config.defaults.source.clone(),
+    };
+    let days = merged
+        .days_to_expiration
+        .unwrap_or(config.defaults.days_to_expiration);
+    if days > MAX_DAYS_TO_EXPIRATION {
+        return Err(Problem::bad_parameter(format!(
+            "days_to_expiration {days} is out of range; give 0 to {MAX_DAYS_TO_EXPIRATION}"
+        )));
+    }
+    let description = match merged.description.as_deref() {
+        Some(d) => Some(
+            check_description(d).map_err(|p| Problem::bad_parameter(format!("description {p}")))?,
+        ),
+        None => config.defaults.description.clone(),
+    };
+    Ok(RequestSettings {
+        source,
+        expiry: expiry_after(days, Utc::now()),
+        description,
+        dry_run: merged.dry_run.unwrap_or(false),
+        force: merged.force.unwrap_or(false),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_are_400_with_position_and_shape_errors_are_422_with_path() {
+        let p = parse_batch(b"[{\"value\": }", 10).unwrap_err();
+        assert_eq!(p.status, 400);
+        assert!(p.detail.contains("line 1 column"), "{}", p.detail);
+        let p = parse_batch(br#"{"indicators": [], "dry_run": "yes"}"#, 10).unwrap_err();
+        assert_eq!(p.status, 422);
+        assert!(p.detail.contains("dry_run"), "{}", p.detail);
+        let p = parse_batch(br#"{"total": 0}"#, 10).unwrap_err();
+        assert_eq!(p.status, 422);
+    }
+
+    #[test]
+    fn more_items_than_objects_per_run_is_413() {
+        let p = parse_batch(b"[1,2,3]", 2).unwrap_err();
+        assert_eq!(p.status, 413);
+        assert_eq!(p.detail, "batch has 3 indicators; OBJECTS_PER_RUN is 2");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_as_not_json() {
+        let body = "[".repeat(100_000);
+        assert_eq!(parse_batch(body.as_bytes(), 10).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn query_beats_body_and_unknown_parameters_are_refused() {
+        let config = Config::new(crate::config::DarktraceConfig::new(
+            "https://dt.example".parse().unwrap(),
+            "p",
+            "s",
+        ));
+        let body = BodyOverrides {
+            source: Some("FromBody".into()),
+            dry_run: Some(false),
+            ..BodyOverrides::default()
+        };
+        let s = settings(&config, &body, Some("dry_run=true&source=FromQuery")).unwrap();
+        assert_eq!(s.source, "FromQuery");
+        assert!(s.dry_run);
+        assert_eq!(
+            settings(&config, &body, Some("dryrun=true"))
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            settings(&config, &body, Some(&format!("source={}", "x".repeat(64))))
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            settings(&config, &body, Some("days_to_expiration=99999"))
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
+}

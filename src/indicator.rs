@@ -1,0 +1,389 @@
+//! Checked, normalised indicator values: parse, don't validate.
+//!
+//! Only an [`Indicator`] can reach the Darktrace client, and one can only be made by the
+//! parsers here, so a value that Darktrace could misread (a comma splits `addlist`) or that
+//! is not what the analyst meant (a URL, a defanged name) never leaves the service.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// The ThreatQ indicator types the service knows how to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IndicatorType {
+    Fqdn,
+    Ipv4,
+    Ipv6,
+}
+
+impl IndicatorType {
+    pub const ALL: [IndicatorType; 3] = [
+        IndicatorType::Fqdn,
+        IndicatorType::Ipv4,
+        IndicatorType::Ipv6,
+    ];
+
+    /// The ThreatQ type name, exactly as ThreatQ spells it.
+    pub fn threatq_name(self) -> &'static str {
+        match self {
+            IndicatorType::Fqdn => "FQDN",
+            IndicatorType::Ipv4 => "IP Address",
+            IndicatorType::Ipv6 => "IPv6 Address",
+        }
+    }
+
+    /// Matches a ThreatQ type name: trimmed, case-insensitive.
+    pub fn from_threatq_name(name: &str) -> Option<IndicatorType> {
+        let name = name.trim();
+        IndicatorType::ALL
+            .into_iter()
+            .find(|t| t.threatq_name().eq_ignore_ascii_case(name))
+    }
+
+    /// Parses a raw value as this type.
+    pub fn parse(self, raw: &str) -> Result<Indicator, ValueError> {
+        match self {
+            IndicatorType::Fqdn => Fqdn::parse(raw).map(Indicator::Fqdn),
+            IndicatorType::Ipv4 => parse_ipv4(raw).map(Indicator::Ipv4),
+            IndicatorType::Ipv6 => parse_ipv6(raw).map(Indicator::Ipv6),
+        }
+    }
+}
+
+/// Why a value is not a well-formed indicator of its type; the message is the result's detail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ValueError {
+    pub kind: IndicatorType,
+    pub message: String,
+}
+
+impl ValueError {
+    fn new(kind: IndicatorType, message: impl Into<String>) -> Self {
+        ValueError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// A fully qualified domain name in the form sent to Darktrace: lowercase ASCII (IDNA),
+/// no trailing dot, at least two labels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fqdn(String);
+
+/// Most characters a name may have (RFC 1035).
+const MAX_NAME_LEN: usize = 253;
+/// Most characters a label may have.
+const MAX_LABEL_LEN: usize = 63;
+
+impl Fqdn {
+    pub fn parse(raw: &str) -> Result<Fqdn, ValueError> {
+        let fail = |m: String| ValueError::new(IndicatorType::Fqdn, m);
+        let value = raw.trim();
+        if let Some(problem) = refused_form(value) {
+            return Err(fail(problem.into()));
+        }
+        if value.parse::<Ipv4Addr>().is_ok() {
+            return Err(fail(
+                "is an IPv4 address, not a domain name; use type IP Address".into(),
+            ));
+        }
+        if value.contains(':') {
+            if value.parse::<Ipv6Addr>().is_ok() {
+                return Err(fail(
+                    "is an IPv6 address, not a domain name; use type IPv6 Address".into(),
+                ));
+            }
+            return Err(fail(
+                "holds a ':' (a port?); send the host name alone".into(),
+            ));
+        }
+        let without_dot = value.strip_suffix('.').unwrap_or(value);
+        if without_dot.is_empty() {
+            return Err(fail("is empty".into()));
+        }
+        let ascii = idna::domain_to_ascii(without_dot)
+            .map_err(|_| fail("is not a valid internationalised domain name (IDNA)".into()))?;
+        check_ascii_name(&ascii).map_err(fail)?;
+        Ok(Fqdn(ascii))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when `self` is `domain` or a name under it.
+    pub fn is_within(&self, domain: &Fqdn) -> bool {
+        self.0 == domain.0
+            || (self.0.len() > domain.0.len()
+                && self.0.ends_with(domain.0.as_str())
+                && self.0.as_bytes()[self.0.len() - domain.0.len() - 1] == b'.')
+    }
+}
+
+impl fmt::Display for Fqdn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Forms that are something other than a bare name, each with why it is refused.
+fn refused_form(value: &str) -> Option<&'static str> {
+    let lower = value.to_ascii_lowercase();
+    if lower.contains("[.]") || lower.contains("(.)") || lower.contains("[dot]") {
+        return Some("is defanged ([.]); send the plain name");
+    }
+    if lower.starts_with("hxxp") {
+        return Some("is defanged (hxxp); send the host name alone");
+    }
+    if value.contains("://") {
+        return Some("is a URL (has a scheme); send the host name alone");
+    }
+    if value.contains('*') {
+        return Some("holds a wildcard (*); Darktrace domains already match their subdomains");
+    }
+    if value.contains(',') {
+        return Some("holds a comma, which would split Darktrace's entry list");
+    }
+    if value.contains('\n') || value.contains('\r') {
+        return Some("holds a line break, which would split Darktrace's entry list");
+    }
+    if value.contains(';') {
+        return Some("holds a semicolon");
+    }
+    if value.contains('/') || value.contains('\\') {
+        return Some("holds a path (/); send the host name alone");
+    }
+    if value.contains('?') || value.contains('#') {
+        return Some("holds a query or fragment; send the host name alone");
+    }
+    if value.contains('@') {
+        return Some("holds user information (@); send the host name alone");
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("holds whitespace or control characters");
+    }
+    None
+}
+
+/// Checks a name already mapped to ASCII by IDNA.
+fn check_ascii_name(name: &str) -> Result<(), String> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "is {} characters long; a domain name has at most {MAX_NAME_LEN}",
+            name.len()
+        ));
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() < 2 {
+        return Err("has a single label; a domain name needs at least two (example.com)".into());
+    }
+    for label in &labels {
+        if label.is_empty() {
+            return Err("has an empty label (two dots in a row, or a leading dot)".into());
+        }
+        if label.len() > MAX_LABEL_LEN {
+            return Err(format!(
+                "has a label of {} characters; at most {MAX_LABEL_LEN}",
+                label.len()
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(format!(
+                "holds '{}', which a domain name cannot hold",
+                c.escape_default()
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "has a label that starts or ends with a hyphen ({label})"
+            ));
+        }
+    }
+    let last = labels[labels.len() - 1];
+    if last.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("ends in an all-digit label; that is not a top-level domain".into());
+    }
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err("is not lowercase".into());
+    }
+    Ok(())
+}
+
+/// Parses an `IP Address` value: exactly four decimal octets, no leading zeros.
+pub fn parse_ipv4(raw: &str) -> Result<Ipv4Addr, ValueError> {
+    let fail = |m: &str| ValueError::new(IndicatorType::Ipv4, m);
+    let value = raw.trim();
+    if value.contains('/') {
+        return Err(fail(
+            "has a CIDR prefix; send a single address (IP Address holds one)",
+        ));
+    }
+    if value.parse::<Ipv6Addr>().is_ok() {
+        return Err(fail("is an IPv6 address; use type IPv6 Address"));
+    }
+    if value.contains(':') {
+        return Err(fail("holds a ':' (a port?); send the address alone"));
+    }
+    let octets: Vec<&str> = value.split('.').collect();
+    if octets.len() != 4 {
+        return Err(fail("is not four dot-separated decimal octets"));
+    }
+    let mut bytes = [0u8; 4];
+    for (slot, octet) in bytes.iter_mut().zip(&octets) {
+        if octet.is_empty() || !octet.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(fail("has an octet that is not decimal digits"));
+        }
+        if octet.len() > 1 && octet.starts_with('0') {
+            return Err(fail(
+                "has an octet with a leading zero (ambiguous: octal or decimal)",
+            ));
+        }
+        *slot = octet
+            .parse::<u8>()
+            .map_err(|_| fail("has an octet above 255"))?;
+    }
+    Ok(Ipv4Addr::from(bytes))
+}
+
+/// Parses an `IPv6 Address` value: any textual form, without zone, brackets or prefix.
+pub fn parse_ipv6(raw: &str) -> Result<Ipv6Addr, ValueError> {
+    let fail = |m: &str| ValueError::new(IndicatorType::Ipv6, m);
+    let value = raw.trim();
+    if value.contains('%') {
+        return Err(fail("has a zone (%); send the address alone"));
+    }
+    if value.starts_with('[') || value.ends_with(']') {
+        return Err(fail("is in brackets; send the address alone"));
+    }
+    if value.contains('/') {
+        return Err(fail("has a prefix length; send a single address"));
+    }
+    value
+        .parse::<Ipv6Addr>()
+        .map_err(|_| fail("is not a valid IPv6 address"))
+}
+
+/// A checked indicator, ready to be sent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Indicator {
+    Fqdn(Fqdn),
+    Ipv4(Ipv4Addr),
+    Ipv6(Ipv6Addr),
+}
+
+impl Indicator {
+    pub fn kind(&self) -> IndicatorType {
+        match self {
+            Indicator::Fqdn(_) => IndicatorType::Fqdn,
+            Indicator::Ipv4(_) => IndicatorType::Ipv4,
+            Indicator::Ipv6(_) => IndicatorType::Ipv6,
+        }
+    }
+
+    /// The exact text Darktrace receives: IPv6 in full exploded lowercase form, since
+    /// compressed forms are reported not to be accepted.
+    pub fn wire_value(&self) -> String {
+        match self {
+            Indicator::Fqdn(name) => name.0.clone(),
+            Indicator::Ipv4(ip) => ip.to_string(),
+            Indicator::Ipv6(ip) => exploded_ipv6(ip),
+        }
+    }
+}
+
+/// `2001:db8::1` → `2001:0db8:0000:0000:0000:0000:0000:0001`.
+pub fn exploded_ipv6(ip: &Ipv6Addr) -> String {
+    let s = ip.segments();
+    format!(
+        "{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}",
+        s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fqdn_is_trimmed_lowercased_and_loses_one_trailing_dot() {
+        assert_eq!(
+            Fqdn::parse("  Evil.Example. ").unwrap().as_str(),
+            "evil.example"
+        );
+    }
+
+    #[test]
+    fn fqdn_maps_unicode_to_punycode() {
+        assert_eq!(
+            Fqdn::parse("bücher.example").unwrap().as_str(),
+            "xn--bcher-kva.example"
+        );
+    }
+
+    #[test]
+    fn fqdn_refuses_urls_and_lists() {
+        for bad in [
+            "http://a.example",
+            "a.example/x",
+            "a.example:443",
+            "a.example,b.example",
+            "*.a.example",
+            "a[.]example",
+            "one-label",
+            "a..example",
+            "1.2.3.4",
+        ] {
+            assert!(Fqdn::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn ipv4_refuses_leading_zeros_and_cidr() {
+        assert_eq!(
+            parse_ipv4(" 198.51.100.7 ").unwrap().to_string(),
+            "198.51.100.7"
+        );
+        for bad in [
+            "01.2.3.4",
+            "1.2.3.4/32",
+            "1.2.3",
+            "256.1.1.1",
+            "1.2.3.4:80",
+            "::1",
+        ] {
+            assert!(parse_ipv4(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn ipv6_is_sent_exploded() {
+        let ip = parse_ipv6("2001:DB8::1").unwrap();
+        assert_eq!(
+            Indicator::Ipv6(ip).wire_value(),
+            "2001:0db8:0000:0000:0000:0000:0000:0001"
+        );
+        assert!(parse_ipv6("fe80::1%eth0").is_err());
+        assert!(parse_ipv6("[2001:db8::1]").is_err());
+    }
+
+    #[test]
+    fn within_matches_the_domain_and_its_subdomains_only() {
+        let corp = Fqdn::parse("corp.example").unwrap();
+        assert!(Fqdn::parse("corp.example").unwrap().is_within(&corp));
+        assert!(Fqdn::parse("a.corp.example").unwrap().is_within(&corp));
+        assert!(!Fqdn::parse("evilcorp.example").unwrap().is_within(&corp));
+    }
+
+    #[test]
+    fn type_names_match_trimmed_and_case_insensitive() {
+        assert_eq!(
+            IndicatorType::from_threatq_name(" ip address "),
+            Some(IndicatorType::Ipv4)
+        );
+        assert_eq!(IndicatorType::from_threatq_name("MD5"), None);
+    }
+}

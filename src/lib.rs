@@ -1,0 +1,22 @@
+//! darktrace-export: exports ThreatQ FQDN and IP indicators to Darktrace's Watched Domains.
+//!
+//! The flow of one request: `http` (auth, limits, decode) → `threatq` (lenient input) →
+//! `indicator` (parse + normalise) → `screen` + `protect` (what goes, and why not) →
+//! `darktrace` (sign, send, retry) → `export` (reconcile) → `outcome` (the answer).
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod darktrace;
+pub mod demo;
+pub mod export;
+pub mod http;
+pub mod indicator;
+pub mod outcome;
+pub mod protect;
+pub mod screen;
+pub mod simulator;
+pub mod telemetry;
+pub mod threatq;

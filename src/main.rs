@@ -1,0 +1,162 @@
+//! Thin entry point: parse settings, start telemetry, run. Bad configuration is one line on
+//! stderr and exit code 2.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use darktrace_export::app::{Application, shutdown_signal};
+use darktrace_export::cli::{Cli, Command, ServeArgs};
+use darktrace_export::config::{Config, LogFormat};
+use darktrace_export::{check, demo, simulator, telemetry};
+
+/// Exit code for configuration errors.
+const BAD_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            let text = error.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{first}");
+            return ExitCode::from(BAD_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Simulate(args)) => {
+            telemetry::init(LogFormat::Text);
+            match simulator::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("simulator: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some(Command::Check(args)) => {
+            let config = match Config::from_args(&args) {
+                Ok(config) => config,
+                Err(error) => return bad_config(error),
+            };
+            match check::run(&config).await {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(line) => {
+                    println!("{line}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some(Command::Healthcheck { url }) => healthcheck(&url).await,
+    }
+}
+
+async fn serve(mut args: ServeArgs) -> ExitCode {
+    let _simulator = if args.demo {
+        match demo::start_simulator(&mut args).await {
+            Ok(sim) => Some(sim),
+            Err(error) => {
+                eprintln!("--demo: cannot start the Darktrace simulator: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let config = match Config::from_args(&args) {
+        Ok(config) => config,
+        Err(error) => return bad_config(error),
+    };
+    telemetry::init(config.log_format);
+    warn_about_risky_settings(&config);
+    let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "LISTEN_ADDR: cannot listen on {}: {error}",
+                config.listen_addr
+            );
+            return ExitCode::from(BAD_CONFIG);
+        }
+    };
+    let with_token = !config.api_tokens.is_empty();
+    let app = match Application::build(config, listener) {
+        Ok(app) => app,
+        Err(error) => return bad_config(error),
+    };
+    let addr = app.local_addr();
+    tracing::info!(%addr, "listening");
+    if args.demo {
+        println!(
+            "darktrace-export demo: listening on http://{addr} with a built-in Darktrace simulator."
+        );
+        println!("Export the example ThreatQ collection with:\n");
+        println!("  {}\n", demo::curl_hint(addr, with_token));
+    }
+    match app.run_until(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn warn_about_risky_settings(config: &Config) {
+    if config.darktrace.base_url.scheme() == "http" {
+        tracing::warn!("DARKTRACE_HOST uses http://: calls to Darktrace are not encrypted");
+    }
+    if !config.darktrace.verify_tls {
+        tracing::warn!("ENABLE_SSL_VERIFICATION=false: any certificate from Darktrace is accepted");
+    }
+    if config.api_tokens.is_empty() {
+        tracing::warn!("no API_TOKENS: /export, /remove and /sync accept unauthenticated requests");
+    }
+}
+
+fn bad_config(error: darktrace_export::config::ConfigError) -> ExitCode {
+    eprintln!("{error}");
+    ExitCode::from(BAD_CONFIG)
+}
+
+async fn healthcheck(url: &str) -> ExitCode {
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .no_proxy()
+        .build()
+    {
+        Ok(client) => client,
+        Err(_) => return ExitCode::FAILURE,
+    };
+    match client.get(url).send().await {
+        Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+        Ok(response) => {
+            eprintln!("unhealthy: {url} answered {}", response.status());
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("unhealthy: {url}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

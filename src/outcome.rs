@@ -1,0 +1,301 @@
+//! What became of each indicator: the outcome vocabulary of SPEC §3.1 and the answer shape.
+//!
+//! A [`Reason`] always belongs to exactly one [`Outcome`], so a result can never pair, say,
+//! `exported` with `protected`.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+use crate::threatq::ItemId;
+
+/// The fate of one indicator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Exported,
+    WouldExport,
+    Skipped,
+    Invalid,
+    Failed,
+    Removed,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Exported,
+        Outcome::WouldExport,
+        Outcome::Skipped,
+        Outcome::Invalid,
+        Outcome::Failed,
+        Outcome::Removed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Exported => "exported",
+            Outcome::WouldExport => "would_export",
+            Outcome::Skipped => "skipped",
+            Outcome::Invalid => "invalid",
+            Outcome::Failed => "failed",
+            Outcome::Removed => "removed",
+        }
+    }
+}
+
+/// Why an indicator has its outcome. Machine-readable; the `detail` says it for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Added,
+    Updated,
+    Accepted,
+    DryRun,
+    UnsupportedType,
+    UnknownType,
+    ExcludedStatus,
+    Protected,
+    Duplicate,
+    MissingValue,
+    NotAnObject,
+    InvalidFqdn,
+    InvalidIpv4,
+    InvalidIpv6,
+    Rejected,
+    DarktraceAuth,
+    DarktraceClock,
+    DarktracePermission,
+    DarktraceTls,
+    DarktraceUnavailable,
+    DarktraceTimeout,
+    DarktraceError,
+    Deadline,
+    Removed,
+    NotPresent,
+}
+
+impl Reason {
+    /// The one outcome this reason belongs to.
+    pub fn outcome(self) -> Outcome {
+        use Reason::*;
+        match self {
+            Added | Updated | Accepted => Outcome::Exported,
+            DryRun => Outcome::WouldExport,
+            UnsupportedType | UnknownType | ExcludedStatus | Protected | Duplicate => {
+                Outcome::Skipped
+            }
+            MissingValue | NotAnObject | InvalidFqdn | InvalidIpv4 | InvalidIpv6 => {
+                Outcome::Invalid
+            }
+            Rejected | DarktraceAuth | DarktraceClock | DarktracePermission | DarktraceTls
+            | DarktraceUnavailable | DarktraceTimeout | DarktraceError | Deadline => {
+                Outcome::Failed
+            }
+            Removed | NotPresent => Outcome::Removed,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        use Reason::*;
+        match self {
+            Added => "added",
+            Updated => "updated",
+            Accepted => "accepted",
+            DryRun => "dry_run",
+            UnsupportedType => "unsupported_type",
+            UnknownType => "unknown_type",
+            ExcludedStatus => "excluded_status",
+            Protected => "protected",
+            Duplicate => "duplicate",
+            MissingValue => "missing_value",
+            NotAnObject => "not_an_object",
+            InvalidFqdn => "invalid_fqdn",
+            InvalidIpv4 => "invalid_ipv4",
+            InvalidIpv6 => "invalid_ipv6",
+            Rejected => "rejected",
+            DarktraceAuth => "darktrace_auth",
+            DarktraceClock => "darktrace_clock",
+            DarktracePermission => "darktrace_permission",
+            DarktraceTls => "darktrace_tls",
+            DarktraceUnavailable => "darktrace_unavailable",
+            DarktraceTimeout => "darktrace_timeout",
+            DarktraceError => "darktrace_error",
+            Deadline => "deadline",
+            Removed => "removed",
+            NotPresent => "not_present",
+        }
+    }
+}
+
+/// A reason with the sentence that explains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub reason: Reason,
+    pub detail: Cow<'static, str>,
+}
+
+impl Verdict {
+    pub fn new(reason: Reason, detail: impl Into<Cow<'static, str>>) -> Self {
+        Verdict {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// One entry of `results`: what became of the item at `index`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemResult<'a> {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<ItemId>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Cow<'a, str>>,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exported_value: Option<String>,
+    pub reason: Reason,
+    pub detail: Cow<'static, str>,
+}
+
+impl ItemResult<'_> {
+    /// Replaces the verdict, keeping the outcome in step with the reason.
+    pub fn settle(&mut self, verdict: Verdict) {
+        self.outcome = verdict.reason.outcome();
+        self.reason = verdict.reason;
+        self.detail = verdict.detail;
+    }
+}
+
+/// Counts per outcome; `received` is always their sum.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub received: usize,
+    pub exported: usize,
+    pub would_export: usize,
+    pub skipped: usize,
+    pub invalid: usize,
+    pub failed: usize,
+    pub removed: usize,
+}
+
+impl Summary {
+    pub fn of<'r, 'a: 'r>(results: impl IntoIterator<Item = &'r ItemResult<'a>>) -> Summary {
+        let mut summary = Summary::default();
+        for result in results {
+            summary.received += 1;
+            *summary.count_mut(result.outcome) += 1;
+        }
+        summary
+    }
+
+    fn count_mut(&mut self, outcome: Outcome) -> &mut usize {
+        match outcome {
+            Outcome::Exported => &mut self.exported,
+            Outcome::WouldExport => &mut self.would_export,
+            Outcome::Skipped => &mut self.skipped,
+            Outcome::Invalid => &mut self.invalid,
+            Outcome::Failed => &mut self.failed,
+            Outcome::Removed => &mut self.removed,
+        }
+    }
+}
+
+/// The answer to `/export`, `/remove` and `/sync`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report<'a> {
+    pub source: String,
+    pub expiry: Option<String>,
+    pub dry_run: bool,
+    pub summary: Summary,
+    pub results: Vec<ItemResult<'a>>,
+    /// `/sync` only: entries removed from Darktrace that were not in the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removals: Option<Vec<Removal>>,
+}
+
+impl Report<'_> {
+    /// True when at least one item failed: the answer is then a 502.
+    pub fn has_failures(&self) -> bool {
+        self.summary.failed > 0
+            || self
+                .removals
+                .iter()
+                .flatten()
+                .any(|r| r.outcome == Outcome::Failed)
+    }
+}
+
+/// A Darktrace entry that `/sync` removed (or plans to) without it being in the request.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Removal {
+    pub value: String,
+    pub outcome: Outcome,
+    pub reason: Reason,
+    pub detail: Cow<'static, str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(reason: Reason) -> ItemResult<'static> {
+        ItemResult {
+            index: 0,
+            id: None,
+            type_name: None,
+            value: None,
+            outcome: reason.outcome(),
+            exported_value: None,
+            reason,
+            detail: "".into(),
+        }
+    }
+
+    #[test]
+    fn summary_counts_each_outcome_and_adds_up() {
+        let results = [
+            result(Reason::Added),
+            result(Reason::Updated),
+            result(Reason::Protected),
+            result(Reason::InvalidFqdn),
+            result(Reason::DarktraceAuth),
+            result(Reason::NotPresent),
+            result(Reason::DryRun),
+        ];
+        let s = Summary::of(&results);
+        assert_eq!(s.received, 7);
+        assert_eq!(
+            (
+                s.exported,
+                s.would_export,
+                s.skipped,
+                s.invalid,
+                s.failed,
+                s.removed
+            ),
+            (2, 1, 1, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn reasons_serialize_as_their_names() {
+        for reason in [Reason::DarktraceTls, Reason::NotPresent, Reason::DryRun] {
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+        }
+        assert_eq!(
+            serde_json::to_string(&Outcome::WouldExport).unwrap(),
+            "\"would_export\""
+        );
+    }
+
+    #[test]
+    fn settle_keeps_outcome_in_step_with_reason() {
+        let mut r = result(Reason::DryRun);
+        r.settle(Verdict::new(Reason::Rejected, "left out"));
+        assert_eq!(r.outcome, Outcome::Failed);
+    }
+}

@@ -1,0 +1,282 @@
+//! Which indicators go to Darktrace, and why the others don't.
+//!
+//! Judgement runs in a fixed order: shape of the item, type, status, value syntax,
+//! protection, duplicate. The first rule that refuses an item gives its result.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::IpAddr;
+
+use crate::config::ScreenConfig;
+use crate::indicator::{Indicator, IndicatorType};
+use crate::outcome::{ItemResult, Reason, Verdict};
+use crate::protect::Protection;
+use crate::threatq::{Item, Named, RawValue};
+
+/// An item that passed every rule: what to send, and for which result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub index: usize,
+    pub indicator: Indicator,
+    /// The exact text Darktrace receives.
+    pub wire_value: String,
+}
+
+/// A batch after screening: one result per item, and the items still to send.
+///
+/// Items in `accepted` have a placeholder result in `results` until their fate is known.
+#[derive(Debug)]
+pub struct Screened<'a> {
+    pub results: Vec<ItemResult<'a>>,
+    pub accepted: Vec<Accepted>,
+}
+
+/// Screening rules built once from the settings.
+#[derive(Debug, Clone)]
+pub struct Screener {
+    export_types: Vec<IndicatorType>,
+    excluded_statuses: Vec<String>,
+    protection: Protection,
+}
+
+impl Screener {
+    /// `darktrace_host` is never exported: an entry for it could cut the service off.
+    pub fn new(config: &ScreenConfig, darktrace_host: Option<&str>) -> Self {
+        Screener {
+            export_types: config.export_types.clone(),
+            excluded_statuses: config.excluded_statuses.clone(),
+            protection: Protection::new(config, darktrace_host),
+        }
+    }
+
+    pub fn is_excluded_status(&self, status: &str) -> bool {
+        let status = status.trim();
+        self.excluded_statuses
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(status))
+    }
+
+    /// Judges every item. `pending` is the verdict placed on accepted items until they are sent.
+    pub fn screen<'a>(&self, items: Vec<Item<'a>>, pending: &Verdict) -> Screened<'a> {
+        let mut results = Vec::with_capacity(items.len());
+        let mut accepted = Vec::new();
+        let mut first_seen: HashMap<String, usize> = HashMap::new();
+        for (index, item) in items.into_iter().enumerate() {
+            let mut result = ItemResult {
+                index,
+                id: None,
+                type_name: None,
+                value: None,
+                outcome: pending.reason.outcome(),
+                exported_value: None,
+                reason: pending.reason,
+                detail: pending.detail.clone(),
+            };
+            let indicator = match item {
+                Item::NotAnObject => {
+                    result.settle(Verdict::new(
+                        Reason::NotAnObject,
+                        "item is not a JSON object",
+                    ));
+                    results.push(result);
+                    continue;
+                }
+                Item::Indicator(indicator) => indicator,
+            };
+            result.id = indicator.id;
+            result.type_name = match &indicator.kind {
+                Named::Name(name) => Some(name.clone()),
+                _ => None,
+            };
+            if let RawValue::Text(value) = &indicator.value {
+                result.value = Some(value.clone());
+            }
+            match self.judge(&indicator.kind, &indicator.status, &indicator.value) {
+                Err(verdict) => result.settle(verdict),
+                Ok(parsed) => {
+                    let wire_value = parsed.wire_value();
+                    match first_seen.entry(wire_value) {
+                        Entry::Occupied(first) => result.settle(Verdict::new(
+                            Reason::Duplicate,
+                            format!("same value as item {}", first.get()),
+                        )),
+                        Entry::Vacant(slot) => {
+                            let wire_value = slot.key().clone();
+                            slot.insert(index);
+                            result.exported_value = Some(wire_value.clone());
+                            accepted.push(Accepted {
+                                index,
+                                indicator: parsed,
+                                wire_value,
+                            });
+                        }
+                    }
+                }
+            }
+            results.push(result);
+        }
+        Screened { results, accepted }
+    }
+
+    /// Type, status, value syntax, protection: the rules that need only the item itself.
+    pub fn judge(
+        &self,
+        kind: &Named<'_>,
+        status: &Named<'_>,
+        value: &RawValue<'_>,
+    ) -> Result<Indicator, Verdict> {
+        let kind = self.judge_type(kind)?;
+        self.judge_status(status)?;
+        let raw = match value {
+            RawValue::Text(text) if !text.trim().is_empty() => text,
+            RawValue::Text(_) => {
+                return Err(Verdict::new(Reason::MissingValue, "value is empty"));
+            }
+            RawValue::NotAString => {
+                return Err(Verdict::new(Reason::MissingValue, "value is not a string"));
+            }
+            RawValue::Missing => {
+                return Err(Verdict::new(Reason::MissingValue, "item has no value"));
+            }
+        };
+        let indicator = kind.parse(raw).map_err(|e| {
+            let reason = match e.kind {
+                IndicatorType::Fqdn => Reason::InvalidFqdn,
+                IndicatorType::Ipv4 => Reason::InvalidIpv4,
+                IndicatorType::Ipv6 => Reason::InvalidIpv6,
+            };
+            Verdict::new(reason, format!("{} {}", kind.threatq_name(), e.message))
+        })?;
+        if let Some(rule) = self.protection.rule_for(&indicator) {
+            return Err(Verdict::new(Reason::Protected, rule));
+        }
+        Ok(indicator)
+    }
+
+    fn judge_type(&self, kind: &Named<'_>) -> Result<IndicatorType, Verdict> {
+        match kind {
+            Named::Name(name) => {
+                let known = IndicatorType::from_threatq_name(name)
+                    .filter(|t| self.export_types.contains(t));
+                known.ok_or_else(|| {
+                    Verdict::new(
+                        Reason::UnsupportedType,
+                        format!("type {} is not exported (EXPORT_TYPES)", name.trim()),
+                    )
+                })
+            }
+            Named::IdOnly => Err(Verdict::new(
+                Reason::UnknownType,
+                "type is given only by id, which differs between ThreatQ installs; send the type name",
+            )),
+            Named::Absent => Err(Verdict::new(Reason::UnknownType, "item has no type")),
+            Named::Malformed => Err(Verdict::new(
+                Reason::UnknownType,
+                "type is neither a name nor an object with a name",
+            )),
+        }
+    }
+
+    fn judge_status(&self, status: &Named<'_>) -> Result<(), Verdict> {
+        match status {
+            Named::Name(name) if self.is_excluded_status(name) => Err(Verdict::new(
+                Reason::ExcludedStatus,
+                format!(
+                    "status {} is never exported (EXCLUDED_STATUSES)",
+                    name.trim()
+                ),
+            )),
+            // A status id cannot be matched against names, so it might be Whitelisted:
+            // with a system that can block traffic, not exporting is the safe side.
+            Named::IdOnly | Named::Malformed if !self.excluded_statuses.is_empty() => {
+                Err(Verdict::new(
+                    Reason::ExcludedStatus,
+                    "status is given only by id, which cannot be checked against EXCLUDED_STATUSES; send the status name",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The Darktrace host as an indicator, when it is a name or an address.
+pub fn host_indicator(host: &str) -> Option<Indicator> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => Some(Indicator::Ipv4(ip)),
+        Ok(IpAddr::V6(ip)) => Some(Indicator::Ipv6(ip)),
+        Err(_) => crate::indicator::Fqdn::parse(host)
+            .ok()
+            .map(Indicator::Fqdn),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Outcome;
+
+    fn screener() -> Screener {
+        Screener::new(&ScreenConfig::default(), Some("dt.corp.example"))
+    }
+
+    fn run(json: &str) -> Vec<(Reason, Option<String>)> {
+        let batch: crate::threatq::Batch = serde_json::from_str(json).unwrap();
+        let pending = Verdict::new(Reason::DryRun, "would be sent");
+        let screened = screener().screen(batch.items, &pending);
+        assert_eq!(screened.results.len(), batch_len(json));
+        screened
+            .results
+            .into_iter()
+            .map(|r| (r.reason, r.exported_value))
+            .collect()
+    }
+
+    fn batch_len(json: &str) -> usize {
+        serde_json::from_str::<serde_json::Value>(json)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    }
+
+    #[test]
+    fn judges_in_order_and_normalises() {
+        let got = run(r#"[
+            {"type": "FQDN", "value": "Evil.Example."},
+            {"type": "MD5", "value": "d41d8cd98f00b204e9800998ecf8427e"},
+            {"type_id": 11, "value": "x.example"},
+            {"type": "FQDN", "status": "Whitelisted", "value": "good.example"},
+            {"type": "IP Address", "value": "10.0.0.1"},
+            {"type": "IP Address", "value": "198.51.100.300"},
+            {"type": "FQDN", "value": "evil.example"},
+            "junk",
+            {"type": "FQDN"},
+            {"type": "FQDN", "value": "dt.corp.example"}
+        ]"#);
+        let reasons: Vec<Reason> = got.iter().map(|g| g.0).collect();
+        assert_eq!(
+            reasons,
+            vec![
+                Reason::DryRun,
+                Reason::UnsupportedType,
+                Reason::UnknownType,
+                Reason::ExcludedStatus,
+                Reason::Protected,
+                Reason::InvalidIpv4,
+                Reason::Duplicate,
+                Reason::NotAnObject,
+                Reason::MissingValue,
+                Reason::Protected,
+            ]
+        );
+        assert_eq!(got[0].1.as_deref(), Some("evil.example"));
+    }
+
+    #[test]
+    fn status_by_id_only_is_not_exported_while_statuses_are_excluded() {
+        let got = run(r#"[{"type": "FQDN", "status_id": 4, "value": "a.example"}]"#);
+        assert_eq!(got[0].0, Reason::ExcludedStatus);
+        assert_eq!(got[0].0.outcome(), Outcome::Skipped);
+    }
+}

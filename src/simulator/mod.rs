@@ -1,0 +1,449 @@
+//! A strict Darktrace `/intelfeed` simulator: it checks signatures over the exact bytes and
+//! the date window as an appliance does, keeps entries per source, answers in the
+//! appliance's shapes, and injects faults on request. It drives `--demo`, the tests and the
+//! benchmarks.
+
+pub mod faults;
+pub mod store;
+pub mod verify;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use chrono::{NaiveDateTime, Utc};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub use faults::Faults;
+use store::AddOptions;
+pub use store::Store;
+pub use verify::TokenPair;
+use verify::{Refusal, SignedRequest};
+
+/// `darktrace-export simulate`: the simulator alone.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9443")]
+    pub listen: SocketAddr,
+    /// The public token clients must sign with.
+    #[arg(long)]
+    pub public_token: String,
+    /// The private token (HMAC key).
+    #[arg(long)]
+    pub private_token: String,
+    /// Milliseconds of latency added to every answer.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Answer the first N calls with --fail-status.
+    #[arg(long, default_value_t = 0)]
+    pub fail_first: u32,
+    /// Status of the injected failures.
+    #[arg(long, default_value_t = 503)]
+    pub fail_status: u16,
+    /// Retry-After seconds sent with the injected failures.
+    #[arg(long)]
+    pub retry_after: Option<u64>,
+    /// Leave addedList/updatedList out of add answers (older appliances).
+    #[arg(long)]
+    pub no_lists: bool,
+    /// Refuse the compact date form.
+    #[arg(long)]
+    pub refuse_compact_date: bool,
+}
+
+/// One call the simulator received, for tests to inspect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    pub method: String,
+    /// Path and query, as received.
+    pub target: String,
+    pub body: Bytes,
+    pub status: u16,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    tokens: Vec<TokenPair>,
+    store: Mutex<Store>,
+    faults: Mutex<Faults>,
+    calls: Mutex<Vec<CallRecord>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+/// A running simulator: its address, and a window on what it holds and saw.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl Simulator {
+    /// Starts on `listener` (use port 0 in tests) in a background task.
+    pub fn start(
+        listener: TcpListener,
+        tokens: Vec<TokenPair>,
+        faults: Faults,
+    ) -> std::io::Result<Simulator> {
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            tokens,
+            faults: Mutex::new(faults),
+            ..Shared::default()
+        });
+        let app = router(shared.clone());
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "simulator stopped");
+            }
+        });
+        Ok(Simulator { addr, shared })
+    }
+
+    /// Starts on a free loopback port with one token pair that may edit.
+    pub async fn start_local(public: &str, private: &str) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Simulator::start(
+            listener,
+            vec![TokenPair {
+                public: public.into(),
+                private: private.into(),
+                can_edit: true,
+            }],
+            Faults::default(),
+        )
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, for `DARKTRACE_HOST`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self.shared.faults.lock().expect("faults lock") = faults;
+    }
+
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.shared.calls.lock().expect("calls lock").clone()
+    }
+
+    /// The most calls that were in progress at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Read access to the entries (expired ones dropped first).
+    pub fn with_store<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+        let mut store = self.shared.store.lock().expect("store lock");
+        store.expire(Utc::now().naive_utc());
+        f(&store)
+    }
+
+    /// Write access, to seed entries in tests and demos.
+    pub fn with_store_mut<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        f(&mut self.shared.store.lock().expect("store lock"))
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/intelfeed", any(intelfeed))
+        .with_state(shared)
+}
+
+/// Counts a call in flight for as long as it lives.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a Shared) -> Self {
+        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn intelfeed(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let _in_flight = InFlight::enter(&shared);
+    let faults = shared.faults.lock().expect("faults lock").clone();
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    if faults.hang {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+    let query = query.unwrap_or_default();
+    let injected = shared.faults.lock().expect("faults lock").take_failure();
+    let (status, response) = match injected {
+        Some((status, retry_after)) => injected_failure(status, retry_after),
+        None => answer(
+            &shared,
+            &method,
+            &query,
+            &headers,
+            &body,
+            faults.refuse_compact_date,
+        ),
+    };
+    let target = if query.is_empty() {
+        "/intelfeed".to_owned()
+    } else {
+        format!("/intelfeed?{query}")
+    };
+    shared.calls.lock().expect("calls lock").push(CallRecord {
+        method: method.to_string(),
+        target,
+        body,
+        status,
+    });
+    response
+}
+
+fn injected_failure(status: u16, retry_after: Option<u64>) -> (u16, Response) {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let mut response = (code, "injected failure").into_response();
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, secs.into());
+    }
+    (status, response)
+}
+
+fn answer(
+    shared: &Shared,
+    method: &Method,
+    query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    refuse_compact_date: bool,
+) -> (u16, Response) {
+    let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signed_part: &[u8] = if *method == Method::GET {
+        query.as_bytes()
+    } else {
+        body
+    };
+    let request = SignedRequest {
+        token: header_text("dtapi-token"),
+        date: header_text("dtapi-date"),
+        signature: header_text("dtapi-signature"),
+        path: "/intelfeed",
+        signed_part,
+    };
+    let pair = match verify::verify(&request, &shared.tokens, Utc::now(), !refuse_compact_date) {
+        Ok(pair) => pair,
+        Err(Refusal::NotLoggedIn) => return redirect("/login"),
+        Err(Refusal::Signature) => return appliance_error("API SIGNATURE ERROR"),
+        Err(Refusal::Date) => return appliance_error("API DATE ERROR"),
+    };
+    let now = Utc::now().naive_utc();
+    let mut store = shared.store.lock().expect("store lock");
+    store.expire(now);
+    match *method {
+        Method::GET => json_answer(StatusCode::OK, read(&store, query)),
+        Method::POST if !pair.can_edit => redirect("/403"),
+        Method::POST => {
+            let no_lists = shared.faults.lock().expect("faults lock").no_lists;
+            let bare = shared.faults.lock().expect("faults lock").bare_success;
+            match parse_post(headers, body) {
+                Ok(params) => change(&mut store, &params, no_lists, bare),
+                Err(why) => json_answer(StatusCode::BAD_REQUEST, json!({ "error": why })),
+            }
+        }
+        _ => json_answer(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": "method not allowed"}),
+        ),
+    }
+}
+
+fn read(store: &Store, query: &str) -> Value {
+    let mut source = None;
+    let mut sources = false;
+    let mut full = false;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "source" => source = Some(value.into_owned()),
+            "sources" => sources = value == "true",
+            "fulldetails" => full = value == "true",
+            _ => {}
+        }
+    }
+    if sources {
+        json!(store.sources())
+    } else if full {
+        json!(store.details(source.as_deref()))
+    } else {
+        json!(store.names(source.as_deref()))
+    }
+}
+
+/// The parameters of a POST, from JSON or a form.
+#[derive(Debug, Default)]
+struct PostParams {
+    fields: Vec<(String, Value)>,
+}
+
+impl PostParams {
+    fn text(&self, key: &str) -> Option<String> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        self.text(key)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+}
+
+fn parse_post(headers: &HeaderMap, body: &[u8]) -> Result<PostParams, String> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/json") {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+        let object = value.as_object().ok_or("body is not a JSON object")?;
+        Ok(PostParams {
+            fields: object.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        })
+    } else {
+        Ok(PostParams {
+            fields: form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect(),
+        })
+    }
+}
+
+fn change(store: &mut Store, params: &PostParams, no_lists: bool, bare: bool) -> (u16, Response) {
+    let source = params.text("source");
+    if params.text("removeall").is_some() {
+        store.remove_all();
+        return json_answer(StatusCode::OK, json!({"response": "SUCCESS"}));
+    }
+    if let Some(entry) = params.text("removeentry") {
+        store.remove(&entry, source.as_deref());
+        return json_answer(StatusCode::OK, json!({"response": "SUCCESS"}));
+    }
+    let list = params.text("addlist").or_else(|| params.text("addentry"));
+    let Some(list) = list else {
+        return json_answer(StatusCode::BAD_REQUEST, json!({"error": "nothing to do"}));
+    };
+    let expiry = match params.text("expiry") {
+        Some(text) if !text.is_empty() => match parse_expiry(&text) {
+            Some(x) => Some(x),
+            None => {
+                return json_answer(StatusCode::BAD_REQUEST, json!({"error": "invalid expiry"}));
+            }
+        },
+        _ => None,
+    };
+    let names: Vec<&str> = list.split([',', '\n']).collect();
+    let options = AddOptions {
+        source,
+        description: params.text("description"),
+        expiry,
+        hostname: params.flag("hostname"),
+    };
+    let result = store.add(&names, &options);
+    let answer = if bare {
+        json!({"response": "SUCCESS"})
+    } else if no_lists {
+        json!({"response": "SUCCESS", "added": result.added.len(), "updated": result.updated.len()})
+    } else {
+        json!({
+            "response": "SUCCESS",
+            "added": result.added.len(),
+            "updated": result.updated.len(),
+            "addedList": result.added,
+            "updatedList": result.updated,
+        })
+    };
+    json_answer(StatusCode::OK, answer)
+}
+
+fn parse_expiry(text: &str) -> Option<NaiveDateTime> {
+    let text = text.trim().trim_end_matches('Z');
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S"))
+        .ok()
+}
+
+fn json_answer(status: StatusCode, value: Value) -> (u16, Response) {
+    (status.as_u16(), (status, axum::Json(value)).into_response())
+}
+
+/// The appliance's 400: a pretty-printed object keyed by the first path segment.
+fn appliance_error(message: &str) -> (u16, Response) {
+    let body = format!("{{\n  \"intelfeed\": \"{message}\"\n}}");
+    let response = Response::builder()
+        .status(StatusCode::BAD_REQUEST)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .expect("static response");
+    (400, response)
+}
+
+fn redirect(to: &'static str) -> (u16, Response) {
+    let response = Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, to)
+        .body(Body::from(format!("Found. Redirecting to {to}")))
+        .expect("static response");
+    (302, response)
+}
+
+/// Runs `simulate` until interrupted.
+pub async fn run(args: SimulateArgs) -> std::io::Result<()> {
+    let listener = TcpListener::bind(args.listen).await?;
+    let faults = Faults {
+        latency: std::time::Duration::from_millis(args.latency_ms),
+        fail_next: args.fail_first,
+        fail_status: args.fail_status,
+        retry_after_secs: args.retry_after,
+        no_lists: args.no_lists,
+        refuse_compact_date: args.refuse_compact_date,
+        ..Faults::default()
+    };
+    let tokens = vec![TokenPair {
+        public: args.public_token,
+        private: args.private_token,
+        can_edit: true,
+    }];
+    let sim = Simulator::start(listener, tokens, faults)?;
+    tracing::info!(addr = %sim.addr(), "Darktrace simulator listening");
+    println!("Darktrace simulator listening on {}", sim.url());
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! What the simulated appliance holds: watched entries, each in any number of sources.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+
+/// One watched entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub description: Option<String>,
+    pub expiry: Option<NaiveDateTime>,
+    pub hostname: bool,
+    pub sources: BTreeSet<String>,
+}
+
+/// An entry as `GET /intelfeed?fulldetails=true` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryView {
+    pub name: String,
+    pub description: String,
+    pub expiry: String,
+    pub strength: u8,
+    pub iagn: bool,
+    pub hostname: bool,
+    pub sources: Vec<String>,
+}
+
+/// The settings of one add call.
+#[derive(Debug, Clone, Default)]
+pub struct AddOptions {
+    pub source: Option<String>,
+    pub description: Option<String>,
+    pub expiry: Option<NaiveDateTime>,
+    pub hostname: bool,
+}
+
+/// What an add did: `added` holds every accepted entry, `updated` those already present.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddResult {
+    pub added: Vec<String>,
+    pub updated: Vec<String>,
+}
+
+/// The source an entry gets when the call names none.
+pub const DEFAULT_SOURCE: &str = "default";
+
+#[derive(Debug, Default)]
+pub struct Store {
+    entries: BTreeMap<String, Entry>,
+    /// Every source ever used: a source stays listed after its last entry goes.
+    sources: BTreeSet<String>,
+    /// How many times `removeall` was received (the service must never send it).
+    pub removeall_calls: usize,
+}
+
+impl Store {
+    /// Drops entries whose expiry has passed.
+    pub fn expire(&mut self, now: NaiveDateTime) {
+        self.entries.retain(|_, e| e.expiry.is_none_or(|x| x > now));
+    }
+
+    pub fn add(&mut self, names: &[&str], options: &AddOptions) -> AddResult {
+        let source = options
+            .source
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SOURCE.into());
+        self.sources.insert(source.clone());
+        let mut result = AddResult::default();
+        for raw in names {
+            let name = raw.trim();
+            if name.is_empty() {
+                continue;
+            }
+            if !is_acceptable_entry(name) {
+                continue; // left out of both lists, as an appliance does
+            }
+            let name = name.to_ascii_lowercase();
+            match self.entries.get_mut(&name) {
+                Some(entry) => {
+                    entry.sources.insert(source.clone());
+                    entry.expiry = options.expiry;
+                    entry.hostname = options.hostname;
+                    if options.description.is_some() {
+                        entry.description = options.description.clone();
+                    }
+                    result.updated.push(name.clone());
+                }
+                None => {
+                    self.entries.insert(
+                        name.clone(),
+                        Entry {
+                            description: options.description.clone(),
+                            expiry: options.expiry,
+                            hostname: options.hostname,
+                            sources: BTreeSet::from([source.clone()]),
+                        },
+                    );
+                }
+            }
+            result.added.push(name);
+        }
+        result
+    }
+
+    /// Removes `name` from `source`; the entry goes when no source holds it. Without a
+    /// source, it is removed only if one source holds it. True when something was removed.
+    pub fn remove(&mut self, name: &str, source: Option<&str>) -> bool {
+        let name = name.trim().to_ascii_lowercase();
+        let Some(entry) = self.entries.get_mut(&name) else {
+            return false;
+        };
+        let removed = match source {
+            Some(source) => entry.sources.remove(source),
+            None if entry.sources.len() <= 1 => {
+                entry.sources.clear();
+                true
+            }
+            None => false,
+        };
+        if entry.sources.is_empty() {
+            self.entries.remove(&name);
+        }
+        removed
+    }
+
+    pub fn remove_all(&mut self) {
+        self.removeall_calls += 1;
+        self.entries.clear();
+    }
+
+    pub fn sources(&self) -> Vec<String> {
+        self.sources.iter().cloned().collect()
+    }
+
+    /// Names, all or those of one source.
+    pub fn names(&self, source: Option<&str>) -> Vec<String> {
+        self.filtered(source).map(|(n, _)| n.clone()).collect()
+    }
+
+    pub fn details(&self, source: Option<&str>) -> Vec<EntryView> {
+        self.filtered(source)
+            .map(|(name, e)| EntryView {
+                name: name.clone(),
+                description: e.description.clone().unwrap_or_default(),
+                expiry: e
+                    .expiry
+                    .map(|x| x.format("%Y-%m-%dT%H:%M:%S").to_string())
+                    .unwrap_or_default(),
+                strength: 100,
+                iagn: false,
+                hostname: e.hostname,
+                sources: e.sources.iter().cloned().collect(),
+            })
+            .collect()
+    }
+
+    pub fn entry(&self, name: &str) -> Option<&Entry> {
+        self.entries.get(name)
+    }
+
+    fn filtered<'s>(
+        &'s self,
+        source: Option<&'s str>,
+    ) -> impl Iterator<Item = (&'s String, &'s Entry)> {
+        self.entries
+            .iter()
+            .filter(move |(_, e)| source.is_none_or(|s| e.sources.contains(s)))
+    }
+}
+
+/// Domains, hostnames, IPv4 addresses and ranges, and IPv6 in full form; nothing else.
+pub fn is_acceptable_entry(name: &str) -> bool {
+    if name.parse::<Ipv4Addr>().is_ok() {
+        return true;
+    }
+    if let Some((ip, prefix)) = name.split_once('/') {
+        return ip.parse::<Ipv4Addr>().is_ok() && prefix.parse::<u8>().is_ok_and(|p| p <= 32);
+    }
+    if name.contains(':') {
+        let groups: Vec<&str> = name.split(':').collect();
+        return groups.len() == 8
+            && groups
+                .iter()
+                .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn added_lists_every_accepted_entry_and_updated_the_existing_ones() {
+        let mut store = Store::default();
+        let opts = AddOptions {
+            source: Some("S".into()),
+            ..AddOptions::default()
+        };
+        store.add(&["a.example", "b.example", "c.example", "d.example"], &opts);
+        let r = store.add(
+            &[
+                "a.example",
+                "b.example",
+                "c.example",
+                "d.example",
+                "e.example",
+                "bad name",
+            ],
+            &opts,
+        );
+        assert_eq!(r.added.len(), 5);
+        assert_eq!(r.updated.len(), 4);
+        assert!(!r.added.contains(&"bad name".to_string()));
+    }
+
+    #[test]
+    fn removal_touches_one_source_only() {
+        let mut store = Store::default();
+        let s = |n: &str| AddOptions {
+            source: Some(n.into()),
+            ..AddOptions::default()
+        };
+        store.add(&["a.example"], &s("S"));
+        store.add(&["a.example"], &s("Other"));
+        assert!(store.remove("a.example", Some("S")));
+        assert_eq!(store.names(Some("Other")), vec!["a.example"]);
+        assert!(store.names(Some("S")).is_empty());
+        assert_eq!(store.sources(), vec!["Other", "S"]);
+    }
+
+    #[test]
+    fn compressed_ipv6_and_junk_are_not_acceptable() {
+        assert!(is_acceptable_entry(
+            "2001:0db8:0000:0000:0000:0000:0000:0001"
+        ));
+        assert!(!is_acceptable_entry("2001:db8::1"));
+        assert!(!is_acceptable_entry("http://a.example"));
+        assert!(is_acceptable_entry("198.51.100.0/24"));
+    }
+}

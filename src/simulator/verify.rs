@@ -1,0 +1,147 @@
+//! The appliance's request check: credentials, date window and signature over the exact
+//! bytes received, answered with the appliance's own status codes and bodies.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use subtle::ConstantTimeEq;
+
+use crate::darktrace::sign;
+
+/// Darktrace allows about this much clock skew either way.
+pub const DATE_WINDOW_SECS: i64 = 30 * 60;
+
+/// Why a request was refused before it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No credentials: 302 to `/login`.
+    NotLoggedIn,
+    /// 400 `API SIGNATURE ERROR`.
+    Signature,
+    /// 400 `API DATE ERROR`.
+    Date,
+}
+
+/// One API token pair the simulator accepts.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub public: String,
+    pub private: String,
+    /// Has the "Edit Domains" permission; without it, changes get 302 to `/403`.
+    pub can_edit: bool,
+}
+
+/// The parts of a request the check needs.
+pub struct SignedRequest<'a> {
+    pub token: Option<&'a str>,
+    pub date: Option<&'a str>,
+    pub signature: Option<&'a str>,
+    pub path: &'a str,
+    /// The query (GET) or body (POST) bytes, exactly as received.
+    pub signed_part: &'a [u8],
+}
+
+/// Parses both documented date forms; `allow_compact` = also `YYYYMMDDTHHMMSS`.
+pub fn parse_date(text: &str, allow_compact: bool) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .or_else(|| {
+            allow_compact
+                .then(|| NaiveDateTime::parse_from_str(text, "%Y%m%dT%H%M%S").ok())
+                .flatten()
+        })
+}
+
+/// Checks a request; returns the token pair that signed it.
+pub fn verify<'t>(
+    request: &SignedRequest<'_>,
+    tokens: &'t [TokenPair],
+    now: DateTime<Utc>,
+    allow_compact_date: bool,
+) -> Result<&'t TokenPair, Refusal> {
+    let (Some(token), Some(date), Some(signature)) =
+        (request.token, request.date, request.signature)
+    else {
+        return Err(Refusal::NotLoggedIn);
+    };
+    let pair = tokens
+        .iter()
+        .find(|p| p.public.as_bytes().ct_eq(token.as_bytes()).into())
+        .ok_or(Refusal::Signature)?;
+    let when = parse_date(date, allow_compact_date).ok_or(Refusal::Date)?;
+    let skew = (now.naive_utc() - when).num_seconds().abs();
+    if skew > DATE_WINDOW_SECS {
+        return Err(Refusal::Date);
+    }
+    let expected = sign::signature(
+        pair.private.as_bytes(),
+        &pair.public,
+        &sign::signed_target(request.path, request.signed_part),
+        date,
+    );
+    if expected.as_bytes().ct_eq(signature.as_bytes()).into() {
+        Ok(pair)
+    } else {
+        Err(Refusal::Signature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn tokens() -> Vec<TokenPair> {
+        vec![TokenPair {
+            public: "PUBTOKEN".into(),
+            private: "PRIVTOKEN".into(),
+            can_edit: true,
+        }]
+    }
+
+    fn request<'a>(date: &'a str, signature: &'a str) -> SignedRequest<'a> {
+        SignedRequest {
+            token: Some("PUBTOKEN"),
+            date: Some(date),
+            signature: Some(signature),
+            path: "/intelfeed",
+            signed_part: b"sources=true",
+        }
+    }
+
+    #[test]
+    fn accepts_the_reference_vector_within_the_window_only() {
+        let at = Utc.with_ymd_and_hms(2025, 1, 15, 12, 30, 0).unwrap();
+        let sig = "ed923a28ff1ebcd3b14991be4b3f2c89d8811083";
+        let t = tokens();
+        assert!(verify(&request("2025-01-15 12:30:00", sig), &t, at, true).is_ok());
+        let late = at + chrono::Duration::minutes(31);
+        assert_eq!(
+            verify(&request("2025-01-15 12:30:00", sig), &t, late, true).unwrap_err(),
+            Refusal::Date
+        );
+        assert_eq!(
+            verify(&request("2025-01-15 12:30:00", "00"), &t, at, true).unwrap_err(),
+            Refusal::Signature
+        );
+    }
+
+    #[test]
+    fn compact_date_can_be_refused() {
+        assert!(parse_date("20250115T123000", true).is_some());
+        assert!(parse_date("20250115T123000", false).is_none());
+    }
+
+    #[test]
+    fn missing_credentials_are_not_logged_in() {
+        let r = SignedRequest {
+            token: None,
+            date: None,
+            signature: None,
+            path: "/intelfeed",
+            signed_part: b"",
+        };
+        assert_eq!(
+            verify(&r, &tokens(), Utc::now(), true).unwrap_err(),
+            Refusal::NotLoggedIn
+        );
+    }
+}

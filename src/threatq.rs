@@ -1,0 +1,494 @@
+//! The lenient ThreatQ object model: only what the service reads, borrowed from the body.
+//!
+//! ThreatQ returns `type` and `status` as objects, strings or bare ids depending on the
+//! endpoint, and indicators carry many fields we never use. Items are read straight into the
+//! few fields we need (everything else is skipped with `IgnoredAny`), and an item that is not
+//! an object never fails the batch: it becomes [`Item::NotAnObject`].
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// A string borrowed from the body when it has no escapes, owned otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// An indicator's id, echoed back as given (`id` or `indicator_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ItemId {
+    Number(serde_json::Number),
+    Text(String),
+}
+
+/// A field that may be a name, an object with a `name`, or only a number (an install-specific id).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Named<'a> {
+    #[default]
+    Absent,
+    Name(Cow<'a, str>),
+    /// Given only as an id (or an object without a name): cannot be judged by name.
+    IdOnly,
+    /// Something else (a list, a boolean, ...).
+    Malformed,
+}
+
+impl<'a> Named<'a> {
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Named::Name(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    fn or(self, other: Named<'a>) -> Named<'a> {
+        match self {
+            Named::Absent => other,
+            _ => self,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Named<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NamedVisitor;
+        impl<'de> Visitor<'de> for NamedVisitor {
+            type Value = Named<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a name, an object with a name, or an id")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Named::Name(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Named::Name(Cow::Owned(v.to_owned())))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Named::IdOnly)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Named::IdOnly)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Named::Malformed)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Named::Malformed)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Named::Absent)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Named::Malformed)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut name = None;
+                let mut has_id = false;
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    match key.0.as_ref() {
+                        "name" => {
+                            if let Named::Name(n) = map.next_value::<Named<'de>>()? {
+                                name = Some(n);
+                            }
+                        }
+                        "id" => {
+                            map.next_value::<IgnoredAny>()?;
+                            has_id = true;
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(match (name, has_id) {
+                    (Some(n), _) => Named::Name(n),
+                    (None, true) => Named::IdOnly,
+                    (None, false) => Named::Malformed,
+                })
+            }
+        }
+        deserializer.deserialize_any(NamedVisitor)
+    }
+}
+
+/// The `value` field: present as a string, present as something else, or missing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RawValue<'a> {
+    #[default]
+    Missing,
+    Text(Cow<'a, str>),
+    NotAString,
+}
+
+/// One indicator object as ThreatQ sends it, reduced to the fields the service reads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Indicator<'a> {
+    pub id: Option<ItemId>,
+    pub value: RawValue<'a>,
+    pub kind: Named<'a>,
+    pub status: Named<'a>,
+}
+
+/// One element of the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item<'a> {
+    Indicator(Indicator<'a>),
+    NotAnObject,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Item<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ItemVisitor)
+    }
+}
+
+struct ItemVisitor;
+
+impl<'de> Visitor<'de> for ItemVisitor {
+    type Value = Item<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an indicator object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut item = Indicator::default();
+        let mut type_id_seen = false;
+        let mut status_id_seen = false;
+        let mut indicator_id = None;
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            match key.0.as_ref() {
+                "value" => item.value = map.next_value::<ValueField<'de>>()?.0,
+                "type" => item.kind = map.next_value()?,
+                "status" => item.status = map.next_value()?,
+                "type_id" => {
+                    map.next_value::<IgnoredAny>()?;
+                    type_id_seen = true;
+                }
+                "status_id" => {
+                    map.next_value::<IgnoredAny>()?;
+                    status_id_seen = true;
+                }
+                "id" => item.id = map.next_value::<IdField>()?.0,
+                "indicator_id" => indicator_id = map.next_value::<IdField>()?.0,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if item.id.is_none() {
+            item.id = indicator_id;
+        }
+        if type_id_seen {
+            item.kind = item.kind.or(Named::IdOnly);
+        }
+        if status_id_seen {
+            item.status = item.status.or(Named::IdOnly);
+        }
+        Ok(Item::Indicator(item))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Item::NotAnObject)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Item::NotAnObject)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Item::NotAnObject)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Item::NotAnObject)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Item::NotAnObject)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Item::NotAnObject)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Item::NotAnObject)
+    }
+}
+
+struct ValueField<'a>(RawValue<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ValueField<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ValueField<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(ValueField(RawValue::Text(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(ValueField(RawValue::Text(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(ValueField(RawValue::Missing))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(ValueField(RawValue::NotAString))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ValueField(RawValue::NotAString))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ValueField(RawValue::NotAString))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(ValueField(RawValue::NotAString))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ValueField(RawValue::NotAString))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(ValueField(RawValue::NotAString))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+struct IdField(Option<ItemId>);
+
+impl<'de> Deserialize<'de> for IdField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = IdField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an id")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(IdField(Some(ItemId::Number(v.into()))))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(IdField(Some(ItemId::Number(v.into()))))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(IdField(serde_json::Number::from_f64(v).map(ItemId::Number)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(IdField(Some(ItemId::Text(v.to_owned()))))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(IdField(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(IdField(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(IdField(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(IdField(None))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// Per-request settings given in the body (form 3). Checked like the settings by the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct BodyOverrides {
+    pub source: Option<String>,
+    pub days_to_expiration: Option<u32>,
+    pub description: Option<String>,
+    pub dry_run: Option<bool>,
+    pub force: Option<bool>,
+}
+
+/// A request body in any of its three forms: an array, a ThreatQ list page (`data`), or
+/// `indicators` with overrides.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Batch<'a> {
+    pub items: Vec<Item<'a>>,
+    pub overrides: BodyOverrides,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Batch<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(BatchVisitor)
+    }
+}
+
+struct BatchVisitor;
+
+impl<'de> Visitor<'de> for BatchVisitor {
+    type Value = Batch<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(
+            "an array of indicators, or an object with \"data\" or \"indicators\" (an array)",
+        )
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Batch {
+            items,
+            overrides: BodyOverrides::default(),
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut data: Option<Vec<Item<'de>>> = None;
+        let mut indicators: Option<Vec<Item<'de>>> = None;
+        let mut overrides = BodyOverrides::default();
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            match key.0.as_ref() {
+                "data" => data = Some(map.next_value()?),
+                "indicators" => indicators = Some(map.next_value()?),
+                "source" => overrides.source = map.next_value()?,
+                "days_to_expiration" => overrides.days_to_expiration = map.next_value()?,
+                "description" => overrides.description = map.next_value()?,
+                "dry_run" => overrides.dry_run = map.next_value()?,
+                "force" => overrides.force = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        match (indicators, data) {
+            (Some(_), Some(_)) => Err(de::Error::custom(
+                "give either \"data\" or \"indicators\", not both",
+            )),
+            (Some(items), None) => Ok(Batch { items, overrides }),
+            // A ThreatQ list page: its other top-level keys are not ours to read.
+            (None, Some(items)) => Ok(Batch {
+                items,
+                overrides: BodyOverrides::default(),
+            }),
+            (None, None) => Err(de::Error::custom(
+                "expected an array of indicators, or an object with \"data\" or \"indicators\"",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Batch<'_> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn indicator<'a>(batch: &'a Batch<'a>, i: usize) -> &'a Indicator<'a> {
+        match &batch.items[i] {
+            Item::Indicator(ind) => ind,
+            Item::NotAnObject => panic!("item {i} is not an object"),
+        }
+    }
+
+    #[test]
+    fn reads_a_threatq_list_page_with_full_objects() {
+        let batch = parse(
+            r#"{"total": 1, "data": [{"id": 106767, "value": "107.189.1.90", "class": "network",
+              "score": 0, "type_id": 15, "type": {"name": "IP Address", "id": 15, "class": "network"},
+              "status_id": 1, "status": {"name": "Active", "id": 1, "description": "Poses a threat"},
+              "attributes": [{"name": "Router Port", "value": "9000"}],
+              "sources": [{"name": "Tor", "source_type": "connectors"}]}]}"#,
+        );
+        let ind = indicator(&batch, 0);
+        assert_eq!(ind.id, Some(ItemId::Number(106767.into())));
+        assert_eq!(ind.value, RawValue::Text("107.189.1.90".into()));
+        assert_eq!(ind.kind.name(), Some("IP Address"));
+        assert_eq!(ind.status.name(), Some("Active"));
+    }
+
+    #[test]
+    fn reads_type_and_status_as_plain_strings_and_indicator_id() {
+        let batch = parse(
+            r#"[{"indicator_id": "x-1", "value": "a.example", "type": "FQDN", "status": "Whitelisted"}]"#,
+        );
+        let ind = indicator(&batch, 0);
+        assert_eq!(ind.id, Some(ItemId::Text("x-1".into())));
+        assert_eq!(ind.kind.name(), Some("FQDN"));
+        assert_eq!(ind.status.name(), Some("Whitelisted"));
+    }
+
+    #[test]
+    fn type_given_only_by_id_is_id_only() {
+        let batch = parse(r#"[{"value": "a.example", "type_id": 11}, {"value": "b", "type": 11}]"#);
+        assert_eq!(indicator(&batch, 0).kind, Named::IdOnly);
+        assert_eq!(indicator(&batch, 1).kind, Named::IdOnly);
+    }
+
+    #[test]
+    fn non_objects_and_non_string_values_never_fail_the_batch() {
+        let batch = parse(r#"[1, "x", null, [1], {"value": 5}, {"type": "FQDN"}]"#);
+        assert_eq!(batch.items.len(), 6);
+        for i in 0..4 {
+            assert_eq!(batch.items[i], Item::NotAnObject);
+        }
+        assert_eq!(indicator(&batch, 4).value, RawValue::NotAString);
+        assert_eq!(indicator(&batch, 5).value, RawValue::Missing);
+    }
+
+    #[test]
+    fn indicators_form_carries_overrides_and_data_form_ignores_them() {
+        let batch =
+            parse(r#"{"indicators": [], "source": "S", "dry_run": true, "days_to_expiration": 7}"#);
+        assert_eq!(batch.overrides.source.as_deref(), Some("S"));
+        assert_eq!(batch.overrides.dry_run, Some(true));
+        assert_eq!(batch.overrides.days_to_expiration, Some(7));
+        let page = parse(r#"{"data": [], "source": "S"}"#);
+        assert_eq!(page.overrides, BodyOverrides::default());
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors() {
+        for body in [r#"{"total": 3}"#, r#""text""#, "42", r#"{"data": 5}"#] {
+            let err = serde_json::from_str::<Batch>(body).unwrap_err();
+            assert!(err.is_data(), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn unescaped_values_are_borrowed_from_the_body() {
+        let batch = parse(r#"[{"value": "a.example", "type": "FQDN"}]"#);
+        assert!(matches!(
+            indicator(&batch, 0).value,
+            RawValue::Text(Cow::Borrowed(_))
+        ));
+    }
+}
