@@ -1,0 +1,142 @@
+//! Test harness: the real app on a loopback port 0, against the simulator on another.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use darktrace_export::app::Application;
+use darktrace_export::config::{Config, DarktraceConfig};
+use darktrace_export::simulator::Simulator;
+use secrecy::SecretString;
+use serde_json::Value;
+
+pub const PUBLIC: &str = "test-public-token";
+pub const PRIVATE: &str = "test-private-token";
+pub const API_TOKEN: &str = "test-api-token";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub sim: Simulator,
+    pub http: reqwest::Client,
+}
+
+/// A configuration pointing at `sim`, with one API token and fast retries.
+pub fn config_for(sim: &Simulator) -> Config {
+    let mut darktrace = DarktraceConfig::new(sim.url().parse().unwrap(), PUBLIC, PRIVATE);
+    darktrace.max_retries = 2;
+    let mut config = Config::new(darktrace);
+    config.api_tokens = vec![SecretString::from(API_TOKEN)];
+    config.allow_unauthenticated = false;
+    config
+}
+
+pub async fn simulator() -> Simulator {
+    Simulator::start_local(PUBLIC, PRIVATE).await.unwrap()
+}
+
+/// Starts the app with the default test configuration.
+pub async fn spawn() -> TestApp {
+    let sim = simulator().await;
+    let config = config_for(&sim);
+    spawn_with(sim, config).await
+}
+
+/// Starts the app with `config` against `sim`.
+pub async fn spawn_with(sim: Simulator, config: Config) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        darktrace_export::telemetry::init(darktrace_export::config::LogFormat::Text);
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let app = Application::build(config, listener).unwrap();
+    let addr = app.local_addr();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        addr,
+        sim,
+        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POSTs a JSON body to `path` with the API token.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(API_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    pub async fn export(&self, body: &Value) -> (u16, Value) {
+        self.post("/export", body).await
+    }
+
+    /// The POSTs Darktrace received.
+    pub fn posts(&self) -> Vec<Value> {
+        self.sim
+            .calls()
+            .into_iter()
+            .filter(|c| c.method == "POST")
+            .map(|c| serde_json::from_slice(&c.body).unwrap())
+            .collect()
+    }
+}
+
+/// The example ThreatQ collection shipped in `examples/`.
+pub fn example_collection() -> Value {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/threatq-collection.json"
+    ))
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `(outcome, reason)` of every result.
+pub fn outcomes(report: &Value) -> Vec<(String, String)> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["outcome"].as_str().unwrap().to_owned(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Checks the invariants every answer keeps: one result per item, in order, and a summary
+/// that adds up.
+pub fn assert_accounts_for_every_item(report: &Value, received: usize) {
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), received);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r["index"], i);
+    }
+    let s = &report["summary"];
+    assert_eq!(s["received"], received);
+    let sum: u64 = [
+        "exported",
+        "would_export",
+        "skipped",
+        "invalid",
+        "failed",
+        "removed",
+    ]
+    .iter()
+    .map(|k| s[k].as_u64().unwrap())
+    .sum();
+    assert_eq!(sum, received as u64);
+}
