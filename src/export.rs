@@ -209,7 +209,7 @@ pub fn report<'a>(settings: &RequestSettings, results: Vec<ItemResult<'a>>) -> R
 }
 
 /// Darktrace may echo names in another case; compare in the form we send.
-fn normalise_echo(name: &str) -> String {
+pub(crate) fn normalise_echo(name: &str) -> String {
     name.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 

@@ -19,16 +19,19 @@ pub enum Outcome {
     Invalid,
     Failed,
     Removed,
+    /// Dry run of `/remove` or `/sync`: Darktrace holds it under the source and it would go.
+    WouldRemove,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] = [
+    pub const ALL: [Outcome; 7] = [
         Outcome::Exported,
         Outcome::WouldExport,
         Outcome::Skipped,
         Outcome::Invalid,
         Outcome::Failed,
         Outcome::Removed,
+        Outcome::WouldRemove,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Outcome {
             Outcome::Invalid => "invalid",
             Outcome::Failed => "failed",
             Outcome::Removed => "removed",
+            Outcome::WouldRemove => "would_remove",
         }
     }
 }
@@ -72,6 +76,7 @@ pub enum Reason {
     Deadline,
     Removed,
     NotPresent,
+    DryRunRemoval,
 }
 
 impl Reason {
@@ -92,6 +97,7 @@ impl Reason {
                 Outcome::Failed
             }
             Removed | NotPresent => Outcome::Removed,
+            DryRunRemoval => Outcome::WouldRemove,
         }
     }
 
@@ -123,6 +129,7 @@ impl Reason {
             Deadline => "deadline",
             Removed => "removed",
             NotPresent => "not_present",
+            DryRunRemoval => "dry_run_removal",
         }
     }
 }
@@ -179,6 +186,14 @@ pub struct Summary {
     pub invalid: usize,
     pub failed: usize,
     pub removed: usize,
+    /// Only in dry runs of `/remove` and `/sync`; left out when zero, so the answers of
+    /// `/export` keep their documented shape.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub would_remove: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Summary {
@@ -199,6 +214,7 @@ impl Summary {
             Outcome::Invalid => &mut self.invalid,
             Outcome::Failed => &mut self.failed,
             Outcome::Removed => &mut self.removed,
+            Outcome::WouldRemove => &mut self.would_remove,
         }
     }
 }
@@ -229,6 +245,9 @@ impl Report<'_> {
 }
 
 /// A Darktrace entry that `/sync` removed (or plans to) without it being in the request.
+///
+/// `value` is the name as Darktrace lists it; `outcome` is `removed`, `failed` or (dry run,
+/// refused plan) `would_remove`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Removal {
     pub value: String,
@@ -290,6 +309,20 @@ mod tests {
             serde_json::to_string(&Outcome::WouldExport).unwrap(),
             "\"would_export\""
         );
+    }
+
+    #[test]
+    fn would_remove_appears_in_the_summary_only_when_counted() {
+        let export = serde_json::to_value(Summary::of(&[result(Reason::Added)])).unwrap();
+        assert!(export.get("would_remove").is_none(), "{export}");
+        let plan = serde_json::to_value(Summary::of(&[
+            result(Reason::DryRunRemoval),
+            result(Reason::NotPresent),
+        ]))
+        .unwrap();
+        assert_eq!(plan["would_remove"], 1);
+        assert_eq!(plan["removed"], 1);
+        assert_eq!(plan["received"], 2);
     }
 
     #[test]

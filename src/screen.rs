@@ -37,6 +37,8 @@ pub struct Screener {
     export_types: Vec<IndicatorType>,
     excluded_statuses: Vec<String>,
     protection: Protection,
+    /// Off only in the removal rules: taking an entry out can never block anything.
+    apply_protection: bool,
 }
 
 impl Screener {
@@ -46,6 +48,20 @@ impl Screener {
             export_types: config.export_types.clone(),
             excluded_statuses: config.excluded_statuses.clone(),
             protection: Protection::new(config, darktrace_host),
+            apply_protection: true,
+        }
+    }
+
+    /// The rules for taking entries out of Darktrace: any type the service can parse (also
+    /// one since dropped from `EXPORT_TYPES`), any status (a whitelisted indicator is exactly
+    /// what should go), no protection. Shape, value syntax and duplicates still count, so
+    /// what is removed is always a well-formed name or address.
+    pub fn for_removal(&self) -> Screener {
+        Screener {
+            export_types: IndicatorType::ALL.to_vec(),
+            excluded_statuses: Vec::new(),
+            protection: self.protection.clone(),
+            apply_protection: false,
         }
     }
 
@@ -147,7 +163,9 @@ impl Screener {
             };
             Verdict::new(reason, format!("{} {}", kind.threatq_name(), e.message))
         })?;
-        if let Some(rule) = self.protection.rule_for(&indicator) {
+        if self.apply_protection
+            && let Some(rule) = self.protection.rule_for(&indicator)
+        {
             return Err(Verdict::new(Reason::Protected, rule));
         }
         Ok(indicator)
@@ -271,6 +289,39 @@ mod tests {
             ]
         );
         assert_eq!(got[0].1.as_deref(), Some("evil.example"));
+    }
+
+    #[test]
+    fn removal_rules_take_any_status_known_type_and_protected_value_but_not_junk() {
+        let batch: crate::threatq::Batch = serde_json::from_str(
+            r#"[
+            {"type": "FQDN", "status": "Whitelisted", "value": "good.example"},
+            {"type": "IP Address", "status_id": 4, "value": "10.0.0.1"},
+            {"type": "IPv6 Address", "value": "2001:db8::1"},
+            {"type": "MD5", "value": "d41d8cd98f00b204e9800998ecf8427e"},
+            {"type": "FQDN", "value": "bad..example"},
+            {"type": "FQDN", "value": "Good.Example."}
+        ]"#,
+        )
+        .unwrap();
+        let pending = Verdict::new(Reason::Deadline, "pending");
+        let screened = screener().for_removal().screen(batch.items, &pending);
+        let reasons: Vec<Reason> = screened.results.iter().map(|r| r.reason).collect();
+        assert_eq!(
+            reasons,
+            vec![
+                Reason::Deadline,
+                Reason::Deadline,
+                Reason::Deadline,
+                Reason::UnsupportedType,
+                Reason::InvalidFqdn,
+                Reason::Duplicate,
+            ]
+        );
+        assert_eq!(
+            screened.accepted[2].wire_value,
+            "2001:0db8:0000:0000:0000:0000:0000:0001"
+        );
     }
 
     #[test]

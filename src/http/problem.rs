@@ -134,6 +134,34 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// The problem with RFC 9457 extension members (an object's fields) beside the standard
+    /// ones, for refusals that must show what they refused, such as a sync plan.
+    pub fn with_members<T: Serialize>(self, members: &T) -> Response {
+        #[derive(Serialize)]
+        struct Extended<'a, T> {
+            #[serde(flatten)]
+            problem: &'a Problem,
+            #[serde(flatten)]
+            members: &'a T,
+        }
+        match serde_json::to_vec(&Extended {
+            problem: &self,
+            members,
+        }) {
+            Ok(body) => {
+                let mut response = self.into_response();
+                *response.body_mut() = axum::body::Body::from(body);
+                response
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not serialise the problem's members");
+                Problem::internal().into_response()
+            }
+        }
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self).unwrap_or_default();

@@ -10,6 +10,9 @@ pub struct Faults {
     pub latency: Duration,
     /// The next `fail_next` calls answer `fail_status` (default 503).
     pub fail_next: u32,
+    /// Calls answered normally before the `fail_next` failures begin, to fail a request
+    /// part-way through (after its read, say).
+    pub fail_after: u32,
     pub fail_status: u16,
     /// Sent with the injected failures, in seconds.
     pub retry_after_secs: Option<u64>,
@@ -31,6 +34,10 @@ impl Faults {
         if self.fail_next == 0 {
             return None;
         }
+        if self.fail_after > 0 {
+            self.fail_after -= 1;
+            return None;
+        }
         self.fail_next -= 1;
         let status = if self.fail_status == 0 {
             503
@@ -38,5 +45,25 @@ impl Faults {
             self.fail_status
         };
         Some((status, self.retry_after_secs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_begin_after_the_calls_let_through() {
+        let mut faults = Faults {
+            fail_next: 2,
+            fail_after: 1,
+            fail_status: 400,
+            ..Faults::default()
+        };
+        let taken: Vec<_> = (0..4).map(|_| faults.take_failure()).collect();
+        assert_eq!(
+            taken,
+            vec![None, Some((400, None)), Some((400, None)), None]
+        );
     }
 }
