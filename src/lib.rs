@@ -3,6 +3,7 @@
 //! The flow of one request: `http` (auth, limits, decode) → `threatq` (lenient input) →
 //! `indicator` (parse + normalise) → `screen` + `protect` (what goes, and why not) →
 //! `darktrace` (sign, send, retry) → `export` (reconcile) → `outcome` (the answer).
+//! `removal` and `sync` reuse the same screening and client to take entries out.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -16,7 +17,9 @@ pub mod http;
 pub mod indicator;
 pub mod outcome;
 pub mod protect;
+pub mod removal;
 pub mod screen;
 pub mod simulator;
+pub mod sync;
 pub mod telemetry;
 pub mod threatq;

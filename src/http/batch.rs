@@ -1,4 +1,4 @@
-//! The batch endpoints: `/export` (and, with the same request shape, `/remove`, `/sync`).
+//! The batch endpoints `/export`, `/remove` and `/sync`, which share one request shape.
 
 use std::time::Instant;
 
@@ -9,9 +9,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::darktrace::CallTally;
+use crate::export::RequestSettings;
 use crate::http::problem::Problem;
 use crate::http::{AppState, request, request_deadline};
-use crate::outcome::Report;
+use crate::outcome::{Outcome, Report};
+use crate::threatq::Batch;
 
 /// The body, or the reason it could not be read (too large, cut off).
 fn body_bytes(body: Result<Bytes, BytesRejection>, state: &AppState) -> Result<Bytes, Problem> {
@@ -53,6 +55,92 @@ pub async fn export(
     Ok(report_response(&report))
 }
 
+/// The batch and its settings, for the endpoints that share `/export`'s request shape.
+fn read_batch<'b>(
+    state: &AppState,
+    query: Option<&str>,
+    body: &'b Bytes,
+) -> Result<(Batch<'b>, RequestSettings), Problem> {
+    let batch = request::parse_batch(body, state.config.limits.objects_per_run)?;
+    let settings = request::settings(&state.config, &batch.overrides, query)?;
+    Ok((batch, settings))
+}
+
+/// Removes each valid indicator from Darktrace under the source.
+#[tracing::instrument(name = "remove", skip_all)]
+pub async fn remove(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let started = Instant::now();
+    request::check_content_type(&headers)?;
+    let body = body_bytes(body, &state)?;
+    let (batch, settings) = read_batch(&state, query.as_deref(), &body)?;
+    let tally = CallTally::default();
+    let report = state
+        .exporter
+        .remove(
+            batch.items,
+            &settings,
+            request_deadline(&state.config),
+            &tally,
+        )
+        .await;
+    log_summary("remove", &report, &tally, started);
+    Ok(report_response(&report))
+}
+
+/// Makes the source hold exactly the exportable part of the collection; 409 with the plan
+/// when it would remove more than `SYNC_MAX_REMOVALS` entries without `force=true`.
+#[tracing::instrument(name = "sync", skip_all)]
+pub async fn sync(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Problem> {
+    let started = Instant::now();
+    request::check_content_type(&headers)?;
+    let body = body_bytes(body, &state)?;
+    let (batch, settings) = read_batch(&state, query.as_deref(), &body)?;
+    let tally = CallTally::default();
+    let synced = state
+        .exporter
+        .sync(
+            batch.items,
+            &settings,
+            state.config.limits.sync_max_removals,
+            request_deadline(&state.config),
+            &tally,
+        )
+        .await;
+    match synced {
+        Ok(report) => {
+            log_summary("sync", &report, &tally, started);
+            let removals = report.removals.as_deref().unwrap_or_default();
+            tracing::info!(
+                source = %report.source,
+                strays_removed = removals.iter().filter(|r| r.outcome == Outcome::Removed).count(),
+                strays_failed = removals.iter().filter(|r| r.outcome == Outcome::Failed).count(),
+                strays_planned = removals.iter().filter(|r| r.outcome == Outcome::WouldRemove).count(),
+                "sync removed entries the collection does not name"
+            );
+            Ok(report_response(&report))
+        }
+        Err(refused) => {
+            tracing::warn!(
+                source = %refused.source,
+                planned_removals = refused.planned_removals,
+                sync_max_removals = refused.sync_max_removals,
+                "sync refused: the plan removes more than SYNC_MAX_REMOVALS"
+            );
+            Ok(Problem::conflict(refused.detail()).with_members(&refused))
+        }
+    }
+}
+
 /// One line per batch request: what happened, in counts.
 pub fn log_summary(action: &'static str, report: &Report<'_>, tally: &CallTally, started: Instant) {
     let s = &report.summary;
@@ -75,6 +163,7 @@ pub fn log_summary(action: &'static str, report: &Report<'_>, tally: &CallTally,
         invalid = s.invalid,
         failed = s.failed,
         removed = s.removed,
+        would_remove = s.would_remove,
         darktrace_calls = tally.calls(),
         darktrace_retries = tally.retries(),
         duration_ms = started.elapsed().as_millis() as u64,

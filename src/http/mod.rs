@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
     let tokens = BearerTokens::new(&state.config.api_tokens);
     let batch_routes = Router::new()
         .route("/export", post(batch::export))
+        .route("/remove", post(batch::remove))
+        .route("/sync", post(batch::sync))
         .layer(middleware::from_fn_with_state(state.clone(), shed_load))
         .layer(middleware::from_fn_with_state(tokens, auth::require_bearer))
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));

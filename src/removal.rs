@@ -1,0 +1,221 @@
+//! Taking entries out of Darktrace under one source: `/remove`, and the removals of `/sync`.
+//!
+//! What Darktrace holds under the source is read first, so `not_present` is a fact rather
+//! than a guess and an entry that is not there costs no call. Each removal is one
+//! `removeentry` + `source` call, so an entry another source also holds stays in that source;
+//! `removeall`, which wipes every source, is never sent. Calls go out in parallel within the
+//! client's `DARKTRACE_CONCURRENCY`, with its retry rules.
+
+use std::collections::HashMap;
+
+use futures_util::future::join_all;
+use tokio::time::{Instant, timeout_at};
+
+use crate::darktrace::{CallError, CallTally};
+use crate::export::{Exporter, RequestSettings, deadline_verdict, normalise_echo, report};
+use crate::outcome::{Reason, Report, Verdict};
+use crate::threatq::Item;
+
+/// The entries Darktrace holds under one source, as it spells them, in the order it listed
+/// them, found by the form the service sends.
+#[derive(Debug, Clone, Default)]
+pub struct Held {
+    names: Vec<String>,
+    by_value: HashMap<String, usize>,
+}
+
+impl Held {
+    /// Keeps the first spelling of names that normalise alike.
+    pub fn new(listed: impl IntoIterator<Item = String>) -> Held {
+        let mut held = Held::default();
+        for name in listed {
+            let value = normalise_echo(&name);
+            if value.is_empty() || held.by_value.contains_key(&value) {
+                continue;
+            }
+            held.by_value.insert(value, held.names.len());
+            held.names.push(name);
+        }
+        held
+    }
+
+    /// Darktrace's spelling of `wire_value`, when it holds it.
+    pub fn get(&self, wire_value: &str) -> Option<&str> {
+        self.by_value
+            .get(wire_value)
+            .map(|&i| self.names[i].as_str())
+    }
+
+    /// `(normalised value, Darktrace's spelling)` in Darktrace's order.
+    pub fn iter(&self) -> impl Iterator<Item = (String, &str)> {
+        self.names
+            .iter()
+            .map(|name| (normalise_echo(name), name.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// The verdict of every item a request could not judge because the source could not be read.
+pub fn read_failure(error: &CallError, source: &str) -> Verdict {
+    let cause = error.verdict();
+    Verdict::new(
+        cause.reason,
+        format!(
+            "could not read what Darktrace holds under source {source}, so nothing was changed: {}",
+            cause.detail
+        ),
+    )
+}
+
+/// The verdict of a removal call; `why` says why the entry goes.
+fn removal_verdict(
+    answer: Result<Result<(), CallError>, tokio::time::error::Elapsed>,
+    source: &str,
+    why: &str,
+) -> Verdict {
+    match answer {
+        Err(_elapsed) => deadline_verdict(),
+        Ok(Ok(())) => Verdict::new(
+            Reason::Removed,
+            format!("removed from Darktrace under source {source}{why}"),
+        ),
+        Ok(Err(error)) => {
+            let cause = error.verdict();
+            Verdict::new(
+                cause.reason,
+                format!("removal from source {source} failed: {}", cause.detail),
+            )
+        }
+    }
+}
+
+/// One entry to take out: Darktrace's spelling, and the reason given in its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedRemoval<'h> {
+    pub name: &'h str,
+    /// Appended to "removed from Darktrace under source S", e.g. ": not in the collection".
+    pub why: String,
+}
+
+impl Exporter {
+    /// Removes each valid indicator of a batch from Darktrace under the request's source.
+    ///
+    /// Screened with [`crate::screen::Screener::for_removal`]: statuses and protection do not
+    /// stop a removal. An entry Darktrace does not hold is `removed`/`not_present`; in a dry
+    /// run, one it holds is `would_remove`.
+    pub async fn remove<'a>(
+        &self,
+        items: Vec<Item<'a>>,
+        settings: &RequestSettings,
+        deadline: Instant,
+        tally: &CallTally,
+    ) -> Report<'a> {
+        let screened = self
+            .screener
+            .for_removal()
+            .screen(items, &deadline_verdict());
+        let mut results = screened.results;
+        let source = settings.source.as_str();
+        if !screened.accepted.is_empty() {
+            match timeout_at(deadline, self.client.entries(source, tally)).await {
+                Err(_elapsed) => {} // every valid item stays failed/deadline
+                Ok(Err(error)) => {
+                    tracing::warn!(error = %error, source, "reading the source before removal failed");
+                    let verdict = read_failure(&error, source);
+                    for item in &screened.accepted {
+                        results[item.index].settle(verdict.clone());
+                    }
+                }
+                Ok(Ok(names)) => {
+                    let held = Held::new(names);
+                    let mut planned = Vec::new();
+                    for item in &screened.accepted {
+                        match held.get(&item.wire_value) {
+                            None => results[item.index].settle(Verdict::new(
+                                Reason::NotPresent,
+                                format!("Darktrace does not hold it under source {source}"),
+                            )),
+                            Some(_) if settings.dry_run => {
+                                results[item.index].settle(Verdict::new(
+                                    Reason::DryRunRemoval,
+                                    format!(
+                                        "Darktrace holds it under source {source}; it would be removed"
+                                    ),
+                                ))
+                            }
+                            Some(name) => planned.push((
+                                item.index,
+                                PlannedRemoval {
+                                    name,
+                                    why: String::new(),
+                                },
+                            )),
+                        }
+                    }
+                    let removals: Vec<PlannedRemoval> =
+                        planned.iter().map(|(_, p)| p.clone()).collect();
+                    let verdicts = self.send_removals(&removals, source, deadline, tally).await;
+                    for ((index, _), verdict) in planned.iter().zip(verdicts) {
+                        results[*index].settle(verdict);
+                    }
+                }
+            }
+        }
+        let mut report = report(settings, results);
+        report.expiry = None; // nothing was added, so no expiry was set
+        report
+    }
+
+    /// Sends one `removeentry` + `source` call per entry, in parallel within the client's
+    /// limit, and answers one verdict per entry, in order.
+    pub async fn send_removals(
+        &self,
+        removals: &[PlannedRemoval<'_>],
+        source: &str,
+        deadline: Instant,
+        tally: &CallTally,
+    ) -> Vec<Verdict> {
+        join_all(removals.iter().map(|removal| async move {
+            let answer =
+                timeout_at(deadline, self.client.remove(removal.name, source, tally)).await;
+            if let Ok(Err(error)) = &answer {
+                tracing::warn!(error = %error, source, "Darktrace removal call failed");
+            }
+            removal_verdict(answer, source, &removal.why)
+        }))
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_finds_darktrace_spellings_by_the_sent_form_and_keeps_order() {
+        let held = Held::new(
+            ["B.Example.", "a.example", "b.example", "198.51.100.7"]
+                .into_iter()
+                .map(String::from),
+        );
+        assert_eq!(held.len(), 3);
+        assert_eq!(held.get("b.example"), Some("B.Example."));
+        assert_eq!(held.get("c.example"), None);
+        let order: Vec<String> = held.iter().map(|(value, _)| value).collect();
+        assert_eq!(order, vec!["b.example", "a.example", "198.51.100.7"]);
+    }
+
+    #[test]
+    fn a_failed_read_keeps_the_calls_reason_and_says_nothing_changed() {
+        let verdict = read_failure(&CallError::Clock, "ThreatQ");
+        assert_eq!(verdict.reason, Reason::DarktraceClock);
+        assert!(verdict.detail.contains("nothing was changed"));
+    }
+}
