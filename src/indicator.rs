@@ -103,6 +103,7 @@ impl Fqdn {
             )
         })?;
         check_ascii_name(&ascii).map_err(fail)?;
+        check_unicode_hyphens(&ascii).map_err(fail)?;
         Ok(Fqdn(ascii))
     }
 
@@ -249,6 +250,24 @@ fn check_ascii_name(name: &str) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The hyphen rule holds for the name as written too: `-bücher` becomes `xn---bcher-kva`,
+/// whose ASCII form no longer starts with a hyphen.
+fn check_unicode_hyphens(ascii: &str) -> Result<(), String> {
+    if !ascii.split('.').any(|label| label.starts_with("xn--")) {
+        return Ok(());
+    }
+    let (unicode, _) = idna::domain_to_unicode(ascii);
+    match unicode
+        .split('.')
+        .find(|label| label.starts_with('-') || label.ends_with('-'))
+    {
+        Some(label) => Err(format!(
+            "has a label that starts or ends with a hyphen ({label})"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// A label that URL parsers read as a number (decimal, or `0x` hex), making the whole name

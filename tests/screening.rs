@@ -210,6 +210,8 @@ const FQDN_INVALID: &[(&str, &str)] = &[
     ("evil-.example",                   "invalid_fqdn: hyphen"),
     ("evil.-example",                   "invalid_fqdn: hyphen"),
     ("evil.example-",                   "invalid_fqdn: hyphen"),
+    ("-bücher.example",                 "invalid_fqdn: hyphen"),
+    ("bücher-.example",                 "invalid_fqdn: hyphen"),
     ("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl.example", "invalid_fqdn: label of 64 characters"),
     ("xn--zz.example",                  "invalid_fqdn: IDNA"),
     ("xn--.example",                    "invalid_fqdn: IDNA"),
