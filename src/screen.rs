@@ -207,12 +207,14 @@ impl Screener {
             )),
             // A status id cannot be matched against names, so it might be Whitelisted:
             // with a system that can block traffic, not exporting is the safe side.
-            Named::IdOnly | Named::Malformed if !self.excluded_statuses.is_empty() => {
-                Err(Verdict::new(
-                    Reason::ExcludedStatus,
-                    "status is given only by id, which cannot be checked against EXCLUDED_STATUSES; send the status name",
-                ))
-            }
+            Named::IdOnly if !self.excluded_statuses.is_empty() => Err(Verdict::new(
+                Reason::ExcludedStatus,
+                "status is given only by id, which cannot be checked against EXCLUDED_STATUSES; send the status name",
+            )),
+            Named::Malformed if !self.excluded_statuses.is_empty() => Err(Verdict::new(
+                Reason::ExcludedStatus,
+                "status is neither a name nor an object with a name, so it cannot be checked against EXCLUDED_STATUSES",
+            )),
             _ => Ok(()),
         }
     }

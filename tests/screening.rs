@@ -480,7 +480,7 @@ const TYPES_AND_STATUSES: &[(&str, &str)] = &[
     (r#"{"type": "FQDN", "status_id": 2, "value": "evil.example"}"#,             "excluded_status: only by id"),
     (r#"{"type": "FQDN", "status": 2, "value": "evil.example"}"#,                "excluded_status: only by id"),
     (r#"{"type": "FQDN", "status": {"id": 2}, "value": "evil.example"}"#,        "excluded_status: only by id"),
-    (r#"{"type": "FQDN", "status": ["Active"], "value": "evil.example"}"#,       "excluded_status: only by id"),
+    (r#"{"type": "FQDN", "status": ["Active"], "value": "evil.example"}"#,       "excluded_status: neither a name nor"),
     (r#"{"type": "FQDN", "status": "Whitelisted", "value": "a..example"}"#,      "excluded_status: Whitelisted"),
     (r#"{"type": "IP Address", "status": "Expired", "value": "10.0.0.1"}"#,      "excluded_status: Expired"),
 ];
