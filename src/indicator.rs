@@ -623,6 +623,19 @@ mod props {
         }
 
         #[test]
+        fn generated_names_are_accepted_lowercased_and_reparse_unchanged(
+            labels in proptest::collection::vec("[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,20}[a-zA-Z0-9_])?", 1..5),
+            unicode in "[a-zäöüéñ日本]{1,10}",
+            tld in "[a-zA-Z]{2,6}",
+        ) {
+            let plain = format!("{}.{tld}", labels.join("."));
+            let fqdn = Fqdn::parse(&format!(" {plain}. ")).unwrap();
+            prop_assert_eq!(fqdn.as_str(), plain.to_ascii_lowercase());
+            let international = Fqdn::parse(&format!("{unicode}.{plain}")).unwrap();
+            prop_assert_eq!(Fqdn::parse(international.as_str()), Ok(international));
+        }
+
+        #[test]
         fn generated_addresses_are_accepted_in_canonical_form(
             octets in any::<[u8; 4]>(),
             segments in any::<[u16; 8]>(),
