@@ -77,34 +77,33 @@ const MAX_NAME_LEN: usize = 253;
 const MAX_LABEL_LEN: usize = 63;
 
 impl Fqdn {
+    /// Trims, drops one trailing dot, maps to lowercase ASCII with IDNA (UTS #46, as browsers
+    /// resolve names) and checks the result; anything that is not a bare name is refused
+    /// with a message saying why.
     pub fn parse(raw: &str) -> Result<Fqdn, ValueError> {
         let fail = |m: String| ValueError::new(IndicatorType::Fqdn, m);
         let value = raw.trim();
+        if value.is_empty() {
+            return Err(fail("is empty".into()));
+        }
         if let Some(problem) = refused_form(value) {
             return Err(fail(problem.into()));
         }
-        if value.parse::<Ipv4Addr>().is_ok() {
-            return Err(fail(
-                "is an IPv4 address, not a domain name; use type IP Address".into(),
-            ));
-        }
-        if value.contains(':') {
-            if value.parse::<Ipv6Addr>().is_ok() {
-                return Err(fail(
-                    "is an IPv6 address, not a domain name; use type IPv6 Address".into(),
-                ));
-            }
-            return Err(fail(
-                "holds a ':' (a port?); send the host name alone".into(),
-            ));
-        }
         let without_dot = value.strip_suffix('.').unwrap_or(value);
-        if without_dot.is_empty() {
-            return Err(fail("is empty".into()));
+        if let Some(problem) = address_literal(without_dot) {
+            return Err(fail(problem.into()));
         }
-        let ascii = idna::domain_to_ascii(without_dot)
-            .map_err(|_| fail("is not a valid internationalised domain name (IDNA)".into()))?;
+        if without_dot.is_empty() {
+            return Err(fail("is only a dot".into()));
+        }
+        let ascii = idna::domain_to_ascii(without_dot).map_err(|_| {
+            fail(
+                "is not a valid internationalised domain name (IDNA: a bad xn-- label or a disallowed character)"
+                    .into(),
+            )
+        })?;
         check_ascii_name(&ascii).map_err(fail)?;
+        check_unicode_hyphens(&ascii).map_err(fail)?;
         Ok(Fqdn(ascii))
     }
 
@@ -127,13 +126,16 @@ impl fmt::Display for Fqdn {
     }
 }
 
+/// Ways analysts write a dot so that a name cannot be clicked; such values are not names.
+const DEFANGED_DOTS: [&str; 5] = ["[.]", "(.)", "{.}", "[dot]", "(dot)"];
+
 /// Forms that are something other than a bare name, each with why it is refused.
 fn refused_form(value: &str) -> Option<&'static str> {
-    let lower = value.to_ascii_lowercase();
-    if lower.contains("[.]") || lower.contains("(.)") || lower.contains("[dot]") {
+    let lower = value.to_lowercase();
+    if DEFANGED_DOTS.iter().any(|d| lower.contains(d)) {
         return Some("is defanged ([.]); send the plain name");
     }
-    if lower.starts_with("hxxp") {
+    if is_defanged_scheme(&lower) {
         return Some("is defanged (hxxp); send the host name alone");
     }
     if value.contains("://") {
@@ -145,11 +147,11 @@ fn refused_form(value: &str) -> Option<&'static str> {
     if value.contains(',') {
         return Some("holds a comma, which would split Darktrace's entry list");
     }
-    if value.contains('\n') || value.contains('\r') {
+    if value.contains(['\n', '\r', '\u{2028}', '\u{2029}', '\u{85}']) {
         return Some("holds a line break, which would split Darktrace's entry list");
     }
     if value.contains(';') {
-        return Some("holds a semicolon");
+        return Some("holds a semicolon; send one name per indicator");
     }
     if value.contains('/') || value.contains('\\') {
         return Some("holds a path (/); send the host name alone");
@@ -166,8 +168,43 @@ fn refused_form(value: &str) -> Option<&'static str> {
     None
 }
 
+/// `hxxp://`, `hxxps[:]//` and the like: a defanged URL scheme. A name that merely starts
+/// with the letters `hxxp` is not refused.
+fn is_defanged_scheme(lower: &str) -> bool {
+    ["hxxps", "hxxp"].iter().any(|scheme| {
+        lower
+            .strip_prefix(scheme)
+            .is_some_and(|rest| rest.starts_with(':') || rest.starts_with('['))
+    })
+}
+
+/// An address, or an address with a port, given as a name.
+fn address_literal(value: &str) -> Option<&'static str> {
+    if value.parse::<Ipv4Addr>().is_ok() {
+        return Some("is an IPv4 address, not a domain name; use type IP Address");
+    }
+    if is_ipv6_literal(value) {
+        return Some("is an IPv6 address, not a domain name; use type IPv6 Address");
+    }
+    if value.contains(':') {
+        return Some("holds a ':' (a port?); send the host name alone");
+    }
+    None
+}
+
+/// True for an IPv6 address, also in brackets or with a zone or prefix.
+fn is_ipv6_literal(value: &str) -> bool {
+    let bare = value.split(['%', '/']).next().unwrap_or(value);
+    let bare = bare.strip_prefix('[').unwrap_or(bare);
+    let bare = bare.strip_suffix(']').unwrap_or(bare);
+    bare.parse::<Ipv6Addr>().is_ok()
+}
+
 /// Checks a name already mapped to ASCII by IDNA.
 fn check_ascii_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty once IDNA drops its invisible characters".into());
+    }
     if name.len() > MAX_NAME_LEN {
         return Err(format!(
             "is {} characters long; a domain name has at most {MAX_NAME_LEN}",
@@ -203,27 +240,68 @@ fn check_ascii_name(name: &str) -> Result<(), String> {
             ));
         }
     }
-    let last = labels[labels.len() - 1];
-    if last.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("ends in an all-digit label; that is not a top-level domain".into());
+    if name.parse::<Ipv4Addr>().is_ok() {
+        return Err("is an IPv4 address, not a domain name; use type IP Address".into());
     }
-    if name.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err("is not lowercase".into());
+    if is_numeric_label(labels[labels.len() - 1]) {
+        return Err(
+            "ends in a numeric label, so it reads as an IP address; no top-level domain is numeric"
+                .into(),
+        );
     }
     Ok(())
+}
+
+/// The hyphen rule holds for the name as written too: `-bücher` becomes `xn---bcher-kva`,
+/// whose ASCII form no longer starts with a hyphen.
+fn check_unicode_hyphens(ascii: &str) -> Result<(), String> {
+    if !ascii.split('.').any(|label| label.starts_with("xn--")) {
+        return Ok(());
+    }
+    let (unicode, _) = idna::domain_to_unicode(ascii);
+    match unicode
+        .split('.')
+        .find(|label| label.starts_with('-') || label.ends_with('-'))
+    {
+        Some(label) => Err(format!(
+            "has a label that starts or ends with a hyphen ({label})"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A label that URL parsers read as a number (decimal, or `0x` hex), making the whole name
+/// an IPv4 address to a browser (`1.2.3.0x4` is 1.2.3.4).
+fn is_numeric_label(label: &str) -> bool {
+    let digits = |s: &str, hex: bool| {
+        s.bytes().all(|b| {
+            if hex {
+                b.is_ascii_hexdigit()
+            } else {
+                b.is_ascii_digit()
+            }
+        })
+    };
+    match label.strip_prefix("0x") {
+        Some(rest) => digits(rest, true),
+        None => !label.is_empty() && digits(label, false),
+    }
 }
 
 /// Parses an `IP Address` value: exactly four decimal octets, no leading zeros.
 pub fn parse_ipv4(raw: &str) -> Result<Ipv4Addr, ValueError> {
     let fail = |m: &str| ValueError::new(IndicatorType::Ipv4, m);
     let value = raw.trim();
+    if value.is_empty() {
+        return Err(fail("is empty"));
+    }
+    if is_ipv6_literal(value) {
+        return Err(fail("is an IPv6 address; use type IPv6 Address"));
+    }
     if value.contains('/') {
         return Err(fail(
             "has a CIDR prefix; send a single address (IP Address holds one)",
         ));
-    }
-    if value.parse::<Ipv6Addr>().is_ok() {
-        return Err(fail("is an IPv6 address; use type IPv6 Address"));
     }
     if value.contains(':') {
         return Err(fail("holds a ':' (a port?); send the address alone"));
@@ -253,6 +331,12 @@ pub fn parse_ipv4(raw: &str) -> Result<Ipv4Addr, ValueError> {
 pub fn parse_ipv6(raw: &str) -> Result<Ipv6Addr, ValueError> {
     let fail = |m: &str| ValueError::new(IndicatorType::Ipv6, m);
     let value = raw.trim();
+    if value.is_empty() {
+        return Err(fail("is empty"));
+    }
+    if value.parse::<Ipv4Addr>().is_ok() {
+        return Err(fail("is an IPv4 address; use type IP Address"));
+    }
     if value.contains('%') {
         return Err(fail("has a zone (%); send the address alone"));
     }
@@ -379,11 +463,189 @@ mod tests {
     }
 
     #[test]
+    fn fqdn_refuses_address_literals_with_the_type_to_use() {
+        for (raw, says) in [
+            ("1.2.3.4.", "use type IP Address"),
+            ("[2001:db8::1]", "use type IPv6 Address"),
+            ("1.2.3.0x4", "numeric label"),
+            ("example.0x", "numeric label"),
+        ] {
+            let err = Fqdn::parse(raw).unwrap_err();
+            assert!(err.message.contains(says), "{raw}: {}", err.message);
+        }
+        assert_eq!(
+            Fqdn::parse("cdn.0xbad.example").unwrap().as_str(),
+            "cdn.0xbad.example"
+        );
+    }
+
+    #[test]
+    fn only_a_defanged_scheme_is_refused_not_names_starting_with_hxxp() {
+        assert!(Fqdn::parse("hxxps://evil.example").is_err());
+        assert!(Fqdn::parse("hxxp[:]//evil.example").is_err());
+        assert_eq!(
+            Fqdn::parse("hxxphotos.example").unwrap().as_str(),
+            "hxxphotos.example"
+        );
+    }
+
+    #[test]
+    fn invalid_punycode_labels_are_refused_by_idna() {
+        for bad in [
+            "xn--zz.example",
+            "xn--.example",
+            "a.xn--a",
+            "xn--bcher-kva-.example",
+        ] {
+            let err = Fqdn::parse(bad).unwrap_err();
+            assert!(err.message.contains("IDNA"), "{bad}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn ip_types_point_at_each_other() {
+        assert!(
+            parse_ipv4("[2001:db8::1]")
+                .unwrap_err()
+                .message
+                .contains("IPv6 Address")
+        );
+        assert!(
+            parse_ipv6("198.51.100.7")
+                .unwrap_err()
+                .message
+                .contains("IP Address")
+        );
+    }
+
+    #[test]
     fn type_names_match_trimmed_and_case_insensitive() {
         assert_eq!(
             IndicatorType::from_threatq_name(" ip address "),
             Some(IndicatorType::Ipv4)
         );
         assert_eq!(IndicatorType::from_threatq_name("MD5"), None);
+    }
+}
+
+/// Properties over arbitrary and near-miss input: the parsers never panic, and whatever they
+/// accept is already in the form they produce.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Labels that are valid, nearly valid, internationalised, punycode or hostile.
+    fn label() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9]{1,10}",
+            "[a-zA-Z0-9_-]{1,12}",
+            "xn--[a-z0-9-]{1,10}",
+            "[a-zäöüßéñçøÅÉ日本語ＡＢ０-]{1,8}",
+            "[a-z0-9]{60,66}",
+            "[a-z]{1,4}[ ,*/:@;%\\x00\\u{200b}。．][a-z]{1,4}",
+        ]
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        (
+            proptest::collection::vec(label(), 1..6),
+            "[ \\t]{0,2}",
+            "\\.{0,2}",
+        )
+            .prop_map(|(labels, pad, dots)| format!("{pad}{}{dots}{pad}", labels.join(".")))
+    }
+
+    fn ipv4_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (any::<[u8; 4]>()).prop_map(|o| Ipv4Addr::from(o).to_string()),
+            "[0-9]{1,4}(\\.[0-9]{0,4}){0,4}(/[0-9]{1,2}|:[0-9]{1,5})?",
+            " ?[0-9.٠-٩x]{1,16} ?",
+        ]
+    }
+
+    fn ipv6_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<[u16; 8]>().prop_map(|s| Ipv6Addr::from(s).to_string()),
+            any::<[u16; 8]>().prop_map(|s| exploded_ipv6(&Ipv6Addr::from(s)).to_uppercase()),
+            any::<[u8; 4]>().prop_map(|o| format!("::ffff:{}", Ipv4Addr::from(o))),
+            "[0-9a-fA-F:.]{0,42}",
+            "\\[?[0-9a-f:]{2,20}\\]?(%[a-z0-9]{1,4}|/[0-9]{1,3})?",
+        ]
+    }
+
+    fn any_value() -> impl Strategy<Value = String> {
+        prop_oneof![any::<String>(), name(), ipv4_like(), ipv6_like()]
+    }
+
+    fn kind() -> impl Strategy<Value = IndicatorType> {
+        proptest::sample::select(IndicatorType::ALL.to_vec())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn parsing_never_panics(kind in kind(), raw in any_value()) {
+            let _ = kind.parse(&raw);
+        }
+
+        #[test]
+        fn normalising_is_idempotent(kind in kind(), raw in any_value()) {
+            if let Ok(first) = kind.parse(&raw) {
+                let once = first.wire_value();
+                let twice = kind.parse(&once).map(|i| i.wire_value());
+                prop_assert_eq!(twice, Ok(once));
+            }
+        }
+
+        #[test]
+        fn an_accepted_value_parses_again_to_itself(kind in kind(), raw in any_value()) {
+            if let Ok(indicator) = kind.parse(&raw) {
+                prop_assert_eq!(kind.parse(&indicator.wire_value()), Ok(indicator));
+            }
+        }
+
+        #[test]
+        fn exported_values_hold_no_comma_whitespace_or_upper_case(
+            kind in kind(),
+            raw in any_value(),
+        ) {
+            if let Ok(indicator) = kind.parse(&raw) {
+                let wire = indicator.wire_value();
+                prop_assert!(!wire.is_empty());
+                prop_assert!(wire.is_ascii(), "{wire}");
+                prop_assert!(
+                    !wire.chars().any(|c| c == ',' || c.is_whitespace() || c.is_uppercase()),
+                    "{wire}"
+                );
+            }
+        }
+
+        #[test]
+        fn generated_names_are_accepted_lowercased_and_reparse_unchanged(
+            labels in proptest::collection::vec("[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,20}[a-zA-Z0-9_])?", 1..5),
+            unicode in "[a-zäöüéñ日本]{1,10}",
+            tld in "[a-zA-Z]{2,6}",
+        ) {
+            let plain = format!("{}.{tld}", labels.join("."));
+            let fqdn = Fqdn::parse(&format!(" {plain}. ")).unwrap();
+            prop_assert_eq!(fqdn.as_str(), plain.to_ascii_lowercase());
+            let international = Fqdn::parse(&format!("{unicode}.{plain}")).unwrap();
+            prop_assert_eq!(Fqdn::parse(international.as_str()), Ok(international));
+        }
+
+        #[test]
+        fn generated_addresses_are_accepted_in_canonical_form(
+            octets in any::<[u8; 4]>(),
+            segments in any::<[u16; 8]>(),
+        ) {
+            let v4 = Ipv4Addr::from(octets);
+            prop_assert_eq!(parse_ipv4(&v4.to_string()), Ok(v4));
+            let v6 = Ipv6Addr::from(segments);
+            let wire = Indicator::Ipv6(parse_ipv6(&v6.to_string()).unwrap()).wire_value();
+            prop_assert_eq!(wire.len(), 39);
+            prop_assert_eq!(wire, exploded_ipv6(&v6));
+        }
     }
 }

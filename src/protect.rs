@@ -13,9 +13,13 @@ use crate::indicator::{Fqdn, Indicator};
 const SPECIAL_USE_DOMAINS: [&str; 4] = ["localhost", "local", "internal", "arpa"];
 
 /// IPv4 ranges that are not globally routable, with the name given in the result's detail.
-/// The documentation ranges (192.0.2/24, 198.51.100/24, 203.0.113/24) are deliberately absent.
-const NON_ROUTABLE_V4: [(&str, &str); 12] = [
-    ("0.0.0.0/8", "'this network' (0/8, includes unspecified)"),
+/// The first match names the rule, so the narrow ranges come before the wide ones that hold
+/// them. The documentation ranges (192.0.2/24, 198.51.100/24, 203.0.113/24) are deliberately
+/// absent: they are what examples and tests use.
+const NON_ROUTABLE_V4: [(&str, &str); 13] = [
+    ("0.0.0.0/32", "unspecified (0.0.0.0)"),
+    ("255.255.255.255/32", "broadcast (255.255.255.255)"),
+    ("0.0.0.0/8", "'this network' (0/8)"),
     ("10.0.0.0/8", "private (10/8)"),
     ("100.64.0.0/10", "shared address space (CGNAT 100.64/10)"),
     ("127.0.0.0/8", "loopback (127/8)"),
@@ -25,10 +29,11 @@ const NON_ROUTABLE_V4: [(&str, &str); 12] = [
     ("192.168.0.0/16", "private (192.168/16)"),
     ("198.18.0.0/15", "benchmarking (198.18/15)"),
     ("224.0.0.0/4", "multicast (224/4)"),
-    ("240.0.0.0/4", "reserved (240/4, includes broadcast)"),
-    ("255.255.255.255/32", "broadcast"),
+    ("240.0.0.0/4", "reserved (240/4)"),
 ];
 
+/// IPv6 ranges that are not globally routable. IPv4-mapped addresses (::ffff:0:0/96) are
+/// judged by the IPv4 rules instead; 2001:db8::/32 (documentation) is deliberately absent.
 const NON_ROUTABLE_V6: [(&str, &str); 5] = [
     ("::/128", "unspecified (::)"),
     ("::1/128", "loopback (::1)"),
@@ -41,6 +46,8 @@ const NON_ROUTABLE_V6: [(&str, &str); 5] = [
 #[derive(Debug, Clone)]
 pub struct Protection {
     export_non_routable: bool,
+    /// FQDNs go out as exact hostnames, so an entry matches no name under it.
+    fqdn_as_hostname: bool,
     protected_domains: Vec<Fqdn>,
     protected_networks: Vec<IpNet>,
     darktrace_host: Option<Indicator>,
@@ -52,6 +59,7 @@ impl Protection {
     pub fn new(config: &ScreenConfig, darktrace_host: Option<&str>) -> Self {
         Protection {
             export_non_routable: config.export_non_routable,
+            fqdn_as_hostname: config.fqdn_as_hostname,
             protected_domains: config.protected_domains.clone(),
             protected_networks: config.protected_networks.clone(),
             darktrace_host: darktrace_host.and_then(crate::screen::host_indicator),
@@ -68,13 +76,39 @@ impl Protection {
 
     /// The rule that protects this indicator, as the sentence for the result's detail.
     pub fn rule_for(&self, indicator: &Indicator) -> Option<String> {
-        if self.darktrace_host.as_ref() == Some(indicator) {
-            return Some("is the Darktrace host this service talks to".into());
+        if let Some(rule) = self.darktrace_host_rule(indicator) {
+            return Some(rule);
         }
         match indicator {
             Indicator::Fqdn(name) => self.domain_rule(name),
             Indicator::Ipv4(ip) => self.address_rule(IpAddr::V4(*ip)),
             Indicator::Ipv6(ip) => self.address_rule(IpAddr::V6(*ip)),
+        }
+    }
+
+    /// An entry for the Darktrace host would have Darktrace watch (and possibly block) the
+    /// very appliance this service talks to. Sent as a domain, an entry also matches every
+    /// name under it, so the host's parent domains are refused too.
+    fn darktrace_host_rule(&self, indicator: &Indicator) -> Option<String> {
+        let host = self.darktrace_host.as_ref()?;
+        match (host, indicator) {
+            (Indicator::Fqdn(host), Indicator::Fqdn(name)) if host == name => Some(format!(
+                "is the Darktrace host ({host}) this service talks to"
+            )),
+            (Indicator::Fqdn(host), Indicator::Fqdn(name))
+                if !self.fqdn_as_hostname && host.is_within(name) =>
+            {
+                Some(format!(
+                    "is a parent domain of the Darktrace host ({host}); as a watched domain it would match the host"
+                ))
+            }
+            (Indicator::Fqdn(_), _) => None,
+            (host, indicator) => {
+                let host_ip = as_ip(host)?;
+                let ip = as_ip(indicator)?;
+                (same_address(host_ip, ip))
+                    .then(|| format!("is the Darktrace host ({host_ip}) this service talks to"))
+            }
         }
     }
 
@@ -104,7 +138,11 @@ impl Protection {
     }
 
     fn address_rule(&self, ip: IpAddr) -> Option<String> {
-        if let Some(net) = self.protected_networks.iter().find(|n| n.contains(&ip)) {
+        if let Some(net) = self
+            .protected_networks
+            .iter()
+            .find(|n| forms_of(ip).any(|form| n.contains(&form)))
+        {
             return Some(format!(
                 "is in protected network {net} (PROTECTED_NETWORKS)"
             ));
@@ -115,7 +153,7 @@ impl Protection {
         let range = match ip {
             IpAddr::V4(v4) => self.v4_range(v4),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => self.v4_range(v4).map(|r| r.to_owned()),
+                Some(v4) => self.v4_range(v4).map(|r| format!("IPv4-mapped {r}")),
                 None => self.v6_range(v6),
             },
         };
@@ -135,6 +173,28 @@ impl Protection {
             .find(|(net, _)| net.contains(&ip))
             .map(|(_, name)| (*name).to_owned())
     }
+}
+
+fn as_ip(indicator: &Indicator) -> Option<IpAddr> {
+    match indicator {
+        Indicator::Ipv4(ip) => Some(IpAddr::V4(*ip)),
+        Indicator::Ipv6(ip) => Some(IpAddr::V6(*ip)),
+        Indicator::Fqdn(_) => None,
+    }
+}
+
+/// An address and, for IPv4 and IPv4-mapped IPv6, its other form: `::ffff:203.0.113.5` is
+/// the host 203.0.113.5, so a rule for one holds for the other.
+fn forms_of(ip: IpAddr) -> impl Iterator<Item = IpAddr> {
+    let other = match ip {
+        IpAddr::V4(v4) => Some(IpAddr::V6(v4.to_ipv6_mapped())),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+    };
+    std::iter::once(ip).chain(other)
+}
+
+fn same_address(a: IpAddr, b: IpAddr) -> bool {
+    forms_of(a).any(|form| form == b)
 }
 
 #[cfg(test)]
@@ -206,5 +266,72 @@ mod tests {
         for name in ["evil.co.uk", "someone.github.io", "evilcorp.example"] {
             assert_eq!(rule(&c, IndicatorType::Fqdn, name), None, "{name}");
         }
+    }
+
+    #[test]
+    fn each_range_is_named_by_its_narrowest_rule() {
+        let c = ScreenConfig::default();
+        for (ip, name) in [
+            ("255.255.255.255", "broadcast"),
+            ("0.0.0.0", "unspecified"),
+            ("0.1.2.3", "this network"),
+            ("240.0.0.1", "reserved (240/4)"),
+        ] {
+            let rule = rule(&c, IndicatorType::Ipv4, ip).unwrap();
+            assert!(rule.contains(name), "{ip}: {rule}");
+        }
+        let mapped = rule(&c, IndicatorType::Ipv6, "::ffff:192.168.1.1").unwrap();
+        assert!(
+            mapped.contains("IPv4-mapped private (192.168/16)"),
+            "{mapped}"
+        );
+    }
+
+    #[test]
+    fn protected_networks_cover_the_ipv4_mapped_form_and_back() {
+        let c = ScreenConfig {
+            protected_networks: vec![
+                "203.0.113.0/24".parse().unwrap(),
+                "::ffff:198.51.100.0/120".parse().unwrap(),
+            ],
+            ..ScreenConfig::default()
+        };
+        assert!(rule(&c, IndicatorType::Ipv6, "::ffff:203.0.113.5").is_some());
+        assert!(rule(&c, IndicatorType::Ipv4, "198.51.100.5").is_some());
+        assert_eq!(rule(&c, IndicatorType::Ipv6, "::ffff:192.0.2.5"), None);
+    }
+
+    #[test]
+    fn the_darktrace_host_and_its_parent_domains_are_protected_when_sent_as_domains() {
+        let host_rule = |c: &ScreenConfig, host: &str, kind: IndicatorType, value: &str| {
+            Protection::new(c, Some(host)).rule_for(&kind.parse(value).unwrap())
+        };
+        let c = ScreenConfig::default();
+        let fqdn = IndicatorType::Fqdn;
+        assert!(host_rule(&c, "dt.soc.example", fqdn, "dt.soc.example").is_some());
+        let parent = host_rule(&c, "dt.soc.example", fqdn, "soc.example").unwrap();
+        assert!(parent.contains("parent domain"), "{parent}");
+        assert_eq!(
+            host_rule(&c, "dt.soc.example", fqdn, "x.dt.soc.example"),
+            None
+        );
+        let as_hostname = ScreenConfig {
+            fqdn_as_hostname: true,
+            ..ScreenConfig::default()
+        };
+        assert_eq!(
+            host_rule(&as_hostname, "dt.soc.example", fqdn, "soc.example"),
+            None
+        );
+        assert!(host_rule(&as_hostname, "dt.soc.example", fqdn, "dt.soc.example").is_some());
+
+        let v6 = IndicatorType::Ipv6;
+        assert!(host_rule(&c, "203.0.113.10", IndicatorType::Ipv4, "203.0.113.10").is_some());
+        assert!(host_rule(&c, "203.0.113.10", v6, "::ffff:203.0.113.10").is_some());
+        assert!(host_rule(&c, "[2001:db8::10]", v6, "2001:0DB8:0:0::10").is_some());
+        assert_eq!(
+            host_rule(&c, "203.0.113.10", IndicatorType::Ipv4, "203.0.113.11"),
+            None
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Which indicators go to Darktrace, and why the others don't.
 //!
-//! Judgement runs in a fixed order: shape of the item, type, status, value syntax,
-//! protection, duplicate. The first rule that refuses an item gives its result.
+//! Judgement runs in a fixed order: shape of the item (an object with a non-blank string
+//! `value`), type, status, value syntax, protection, duplicate. The first rule that refuses
+//! an item gives its result, so the answer names the most basic thing wrong with it.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -46,7 +47,12 @@ impl Screener {
     pub fn new(config: &ScreenConfig, darktrace_host: Option<&str>) -> Self {
         Screener {
             export_types: config.export_types.clone(),
-            excluded_statuses: config.excluded_statuses.clone(),
+            excluded_statuses: config
+                .excluded_statuses
+                .iter()
+                .map(|s| status_key(s))
+                .filter(|s| !s.is_empty())
+                .collect(),
             protection: Protection::new(config, darktrace_host),
             apply_protection: true,
         }
@@ -65,11 +71,10 @@ impl Screener {
         }
     }
 
+    /// Status names match trimmed and case-insensitively, custom non-ASCII names included.
     pub fn is_excluded_status(&self, status: &str) -> bool {
-        let status = status.trim();
-        self.excluded_statuses
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(status))
+        let status = status_key(status);
+        self.excluded_statuses.contains(&status)
     }
 
     /// Judges every item. `pending` is the verdict placed on accepted items until they are sent.
@@ -134,19 +139,25 @@ impl Screener {
         Screened { results, accepted }
     }
 
-    /// Type, status, value syntax, protection: the rules that need only the item itself.
+    /// Value shape, type, status, value syntax, protection: the rules that need only the item
+    /// itself. A missing or non-string value is a malformed item whatever its type, so it is
+    /// reported before the type is looked at.
     pub fn judge(
         &self,
         kind: &Named<'_>,
         status: &Named<'_>,
         value: &RawValue<'_>,
     ) -> Result<Indicator, Verdict> {
-        let kind = self.judge_type(kind)?;
-        self.judge_status(status)?;
         let raw = match value {
             RawValue::Text(text) if !text.trim().is_empty() => text,
-            RawValue::Text(_) => {
+            RawValue::Text(text) if text.is_empty() => {
                 return Err(Verdict::new(Reason::MissingValue, "value is empty"));
+            }
+            RawValue::Text(_) => {
+                return Err(Verdict::new(
+                    Reason::MissingValue,
+                    "value is blank (only whitespace)",
+                ));
             }
             RawValue::NotAString => {
                 return Err(Verdict::new(Reason::MissingValue, "value is not a string"));
@@ -155,6 +166,8 @@ impl Screener {
                 return Err(Verdict::new(Reason::MissingValue, "item has no value"));
             }
         };
+        let kind = self.judge_type(kind)?;
+        self.judge_status(status)?;
         let indicator = kind.parse(raw).map_err(|e| {
             let reason = match e.kind {
                 IndicatorType::Fqdn => Reason::InvalidFqdn,
@@ -166,13 +179,19 @@ impl Screener {
         if self.apply_protection
             && let Some(rule) = self.protection.rule_for(&indicator)
         {
-            return Err(Verdict::new(Reason::Protected, rule));
+            return Err(Verdict::new(
+                Reason::Protected,
+                format!("{} {rule}", indicator.wire_value()),
+            ));
         }
         Ok(indicator)
     }
 
     fn judge_type(&self, kind: &Named<'_>) -> Result<IndicatorType, Verdict> {
         match kind {
+            Named::Name(name) if name.trim().is_empty() => {
+                Err(Verdict::new(Reason::UnknownType, "type name is empty"))
+            }
             Named::Name(name) => {
                 let known = IndicatorType::from_threatq_name(name)
                     .filter(|t| self.export_types.contains(t));
@@ -206,15 +225,22 @@ impl Screener {
             )),
             // A status id cannot be matched against names, so it might be Whitelisted:
             // with a system that can block traffic, not exporting is the safe side.
-            Named::IdOnly | Named::Malformed if !self.excluded_statuses.is_empty() => {
-                Err(Verdict::new(
-                    Reason::ExcludedStatus,
-                    "status is given only by id, which cannot be checked against EXCLUDED_STATUSES; send the status name",
-                ))
-            }
+            Named::IdOnly if !self.excluded_statuses.is_empty() => Err(Verdict::new(
+                Reason::ExcludedStatus,
+                "status is given only by id, which cannot be checked against EXCLUDED_STATUSES; send the status name",
+            )),
+            Named::Malformed if !self.excluded_statuses.is_empty() => Err(Verdict::new(
+                Reason::ExcludedStatus,
+                "status is neither a name nor an object with a name, so it cannot be checked against EXCLUDED_STATUSES",
+            )),
             _ => Ok(()),
         }
     }
+}
+
+/// The form status names are compared in: trimmed and lowercased.
+fn status_key(name: &str) -> String {
+    name.trim().to_lowercase()
 }
 
 /// The Darktrace host as an indicator, when it is a name or an address.
@@ -329,5 +355,163 @@ mod tests {
         let got = run(r#"[{"type": "FQDN", "status_id": 4, "value": "a.example"}]"#);
         assert_eq!(got[0].0, Reason::ExcludedStatus);
         assert_eq!(got[0].0.outcome(), Outcome::Skipped);
+    }
+
+    #[test]
+    fn a_missing_value_is_reported_before_the_type() {
+        let got = run(r#"[
+            {"type": "MD5"},
+            {"type_id": 3, "value": 7},
+            {"type": "FQDN", "value": "   "},
+            {"type": "MD5", "value": "d41d8cd98f00b204e9800998ecf8427e"}
+        ]"#);
+        let reasons: Vec<Reason> = got.iter().map(|g| g.0).collect();
+        assert_eq!(
+            reasons,
+            vec![
+                Reason::MissingValue,
+                Reason::MissingValue,
+                Reason::MissingValue,
+                Reason::UnsupportedType,
+            ]
+        );
+    }
+
+    #[test]
+    fn statuses_match_trimmed_and_case_insensitively_beyond_ascii() {
+        let config = ScreenConfig {
+            excluded_statuses: vec!["  Überprüft ".into(), "".into()],
+            ..ScreenConfig::default()
+        };
+        let screener = Screener::new(&config, None);
+        assert!(screener.is_excluded_status("ÜBERPRÜFT"));
+        assert!(!screener.is_excluded_status(""));
+        assert!(!screener.is_excluded_status("Whitelisted"));
+    }
+
+    #[test]
+    fn a_blank_type_name_is_an_unknown_type() {
+        let got = run(
+            r#"[{"type": " ", "value": "a.example"}, {"type": {"name": ""}, "value": "a.example"}]"#,
+        );
+        assert_eq!(got[0].0, Reason::UnknownType);
+        assert_eq!(got[1].0, Reason::UnknownType);
+    }
+}
+
+/// Whatever a batch holds, every item gets exactly one result and the counts add up.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::outcome::{Outcome, Summary};
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    fn name_field() -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(Value::Null)),
+            proptest::sample::select(vec![
+                "FQDN",
+                "fqdn ",
+                "IP Address",
+                "IPv6 Address",
+                "MD5",
+                "",
+                "URL",
+                "Active",
+                "Whitelisted",
+                " expired",
+                "Review",
+            ])
+            .prop_map(|n| Some(json!(n))),
+            proptest::sample::select(vec!["FQDN", "IP Address", "Whitelisted", "Active"])
+                .prop_map(|n| Some(json!({"name": n, "id": 3}))),
+            any::<u8>().prop_map(|id| Some(json!(id))),
+            Just(Some(json!([1, 2]))),
+        ]
+    }
+
+    fn value_field() -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(Value::Null)),
+            Just(Some(json!(42))),
+            proptest::sample::select(vec![
+                "evil.example",
+                "Evil.Example.",
+                "10.0.0.1",
+                "198.51.100.7",
+                "2001:db8::1",
+                "co.uk",
+                "a[.]example",
+                " ",
+                "dt.soc.example",
+                "::ffff:10.0.0.1",
+            ])
+            .prop_map(|v| Some(json!(v))),
+            any::<String>().prop_map(|v| Some(json!(v))),
+        ]
+    }
+
+    fn item() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            8 => (name_field(), name_field(), value_field()).prop_map(|(kind, status, value)| {
+                let mut item = serde_json::Map::new();
+                for (key, field) in [("type", kind), ("status", status), ("value", value)] {
+                    if let Some(field) = field {
+                        item.insert(key.into(), field);
+                    }
+                }
+                Value::Object(item)
+            }),
+            1 => Just(json!("not an object")),
+            1 => Just(json!(null)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_batch_yields_one_result_per_item_and_a_summary_that_adds_up(
+            items in proptest::collection::vec(item(), 0..40),
+        ) {
+            let body = Value::Array(items.clone()).to_string();
+            let batch: crate::threatq::Batch = serde_json::from_str(&body).unwrap();
+            let config = ScreenConfig {
+                export_types: IndicatorType::ALL.to_vec(),
+                ..ScreenConfig::default()
+            };
+            let pending = Verdict::new(Reason::DryRun, "would be sent");
+            let screened = Screener::new(&config, Some("dt.soc.example")).screen(batch.items, &pending);
+
+            prop_assert_eq!(screened.results.len(), items.len());
+            for (position, result) in screened.results.iter().enumerate() {
+                prop_assert_eq!(result.index, position);
+                prop_assert_eq!(result.outcome, result.reason.outcome());
+                prop_assert_eq!(result.exported_value.is_some(), result.reason == Reason::DryRun);
+                if result.reason == Reason::Duplicate {
+                    let first: usize = result.detail.rsplit(' ').next().unwrap().parse().unwrap();
+                    prop_assert!(first < position);
+                    prop_assert_eq!(screened.results[first].reason, Reason::DryRun);
+                }
+            }
+            let summary = Summary::of(&screened.results);
+            prop_assert_eq!(summary.received, items.len());
+            prop_assert_eq!(
+                summary.exported + summary.would_export + summary.skipped + summary.invalid
+                    + summary.failed + summary.removed,
+                summary.received
+            );
+            prop_assert_eq!(summary.would_export, screened.accepted.len());
+            let mut sent = std::collections::HashSet::new();
+            for accepted in &screened.accepted {
+                let result = &screened.results[accepted.index];
+                prop_assert_eq!(result.outcome, Outcome::WouldExport);
+                prop_assert_eq!(result.exported_value.as_ref(), Some(&accepted.wire_value));
+                prop_assert!(sent.insert(accepted.wire_value.clone()), "sent twice");
+            }
+        }
     }
 }
