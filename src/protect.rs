@@ -134,6 +134,15 @@ impl Protection {
                 "is under protected domain {domain} (PROTECTED_DOMAINS)"
             ));
         }
+        // A watched domain matches every name under it, so a parent of a protected domain
+        // would catch the protected one too (unless it is sent as an exact hostname).
+        if !self.fqdn_as_hostname
+            && let Some(domain) = self.protected_domains.iter().find(|d| d.is_within(name))
+        {
+            return Some(format!(
+                "is a parent domain of protected domain {domain} (PROTECTED_DOMAINS); as a watched domain it would match it"
+            ));
+        }
         None
     }
 
@@ -333,5 +342,27 @@ mod tests {
             host_rule(&c, "203.0.113.10", IndicatorType::Ipv4, "203.0.113.11"),
             None
         );
+    }
+
+    #[test]
+    fn parents_of_protected_domains_are_protected_unless_sent_as_hostnames() {
+        let protected = ScreenConfig {
+            protected_domains: vec![Fqdn::parse("mail.corp.example").unwrap()],
+            ..ScreenConfig::default()
+        };
+        let check = |config: &ScreenConfig, value: &str| {
+            Protection::new(config, None).rule_for(&IndicatorType::Fqdn.parse(value).unwrap())
+        };
+        let rule = check(&protected, "corp.example").expect("parent is protected");
+        assert!(
+            rule.contains("parent domain of protected domain mail.corp.example"),
+            "{rule}"
+        );
+        assert_eq!(check(&protected, "other.corp.example"), None);
+        let as_hostnames = ScreenConfig {
+            fqdn_as_hostname: true,
+            ..protected
+        };
+        assert_eq!(check(&as_hostnames, "corp.example"), None);
     }
 }
