@@ -10,6 +10,8 @@ use reqwest::Url;
 use secrecy::SecretString;
 
 use crate::cli::ServeArgs;
+use crate::darktrace::proxy::{ProxyEnv, ProxyRoute};
+use crate::darktrace::retry::Backoff;
 use crate::indicator::{Fqdn, IndicatorType};
 
 /// A setting that is missing or wrong; printed as `SETTING: problem`.
@@ -37,6 +39,9 @@ pub struct DarktraceConfig {
     pub public_token: SecretString,
     pub private_token: SecretString,
     pub disable_proxies: bool,
+    /// The proxy Darktrace calls go through, chosen at start from the proxy variables
+    /// (`None`: direct, also whenever `disable_proxies` is set).
+    pub proxy: Option<ProxyRoute>,
     pub verify_tls: bool,
     /// PEM bytes of extra CAs to trust.
     pub ca_pem: Option<Vec<u8>>,
@@ -44,6 +49,8 @@ pub struct DarktraceConfig {
     pub concurrency: usize,
     pub timeout: Duration,
     pub max_retries: u32,
+    /// Waits between retries. Not a setting: the default suits Darktrace; tests shorten it.
+    pub backoff: Backoff,
 }
 
 impl DarktraceConfig {
@@ -54,12 +61,14 @@ impl DarktraceConfig {
             public_token: SecretString::from(public_token.to_owned()),
             private_token: SecretString::from(private_token.to_owned()),
             disable_proxies: false,
+            proxy: None,
             verify_tls: true,
             ca_pem: None,
             batch_size: 1000,
             concurrency: 2,
             timeout: Duration::from_secs(30),
             max_retries: 3,
+            backoff: Backoff::default(),
         }
     }
 }
@@ -198,11 +207,18 @@ impl Config {
             })?),
             None => None,
         };
+        let disable_proxies = parse_bool("DISABLE_PROXIES", &args.disable_proxies)?;
+        let proxy = if disable_proxies {
+            None
+        } else {
+            ProxyEnv::from_env().route_for(&base_url)?
+        };
         let darktrace = DarktraceConfig {
             base_url,
             public_token,
             private_token,
-            disable_proxies: parse_bool("DISABLE_PROXIES", &args.disable_proxies)?,
+            disable_proxies,
+            proxy,
             verify_tls: parse_bool("ENABLE_SSL_VERIFICATION", &args.enable_ssl_verification)?,
             ca_pem,
             batch_size: parse_number(
@@ -224,6 +240,7 @@ impl Config {
                 3600,
             )?),
             max_retries: parse_number("DARKTRACE_MAX_RETRIES", &args.darktrace_max_retries, 0, 10)?,
+            backoff: Backoff::default(),
         };
 
         let screen = ScreenConfig {

@@ -129,6 +129,13 @@ fn warn_about_risky_settings(config: &Config) {
     if !config.darktrace.verify_tls {
         tracing::warn!("ENABLE_SSL_VERIFICATION=false: any certificate from Darktrace is accepted");
     }
+    match &config.darktrace.proxy {
+        Some(route) => tracing::info!(proxy = %route, "Darktrace calls go through a proxy"),
+        None if config.darktrace.disable_proxies => {
+            tracing::info!("DISABLE_PROXIES=true: Darktrace calls go direct")
+        }
+        None => {}
+    }
     if config.api_tokens.is_empty() {
         tracing::warn!("no API_TOKENS: /export, /remove and /sync accept unauthenticated requests");
     }

@@ -6,10 +6,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use reqwest::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -25,6 +27,10 @@ pub const INTELFEED: &str = "/intelfeed";
 
 /// Where the signing time comes from; tests inject a skewed clock.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// How the client waits between attempts; tests inject one that records the wait and
+/// returns at once, so backoff and `Retry-After` are checked without waiting.
+pub type Sleep = Arc<dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// Calls and retries made for one request, for its summary log line.
 #[derive(Debug, Default)]
@@ -52,6 +58,7 @@ pub struct DarktraceClient {
     max_retries: u32,
     backoff: Backoff,
     clock: Clock,
+    sleep: Sleep,
 }
 
 impl std::fmt::Debug for DarktraceClient {
@@ -70,9 +77,14 @@ impl DarktraceClient {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.timeout)
             .pool_max_idle_per_host(config.concurrency)
-            .user_agent(concat!("darktrace-export/", env!("CARGO_PKG_VERSION")));
-        if config.disable_proxies {
-            builder = builder.no_proxy();
+            .user_agent(concat!("darktrace-export/", env!("CARGO_PKG_VERSION")))
+            // The proxy was chosen from the environment with the configuration; the
+            // library must not pick one up on its own.
+            .no_proxy();
+        if let Some(route) = &config.proxy {
+            let proxy = reqwest::Proxy::all(route.url().clone())
+                .map_err(|_| ConfigError::new(route.variable, "is not a usable proxy URL"))?;
+            builder = builder.proxy(proxy);
         }
         if !config.verify_tls {
             builder = builder.danger_accept_invalid_certs(true);
@@ -104,8 +116,9 @@ impl DarktraceClient {
             private_token: config.private_token.clone(),
             permits: Arc::new(Semaphore::new(config.concurrency)),
             max_retries: config.max_retries,
-            backoff: Backoff::default(),
+            backoff: config.backoff,
             clock: Arc::new(Utc::now),
+            sleep: Arc::new(|wait| tokio::time::sleep(wait).boxed()),
         })
     }
 
@@ -118,6 +131,18 @@ impl DarktraceClient {
     /// Replaces the backoff (tests keep it short).
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
+        self
+    }
+
+    /// Replaces how the client waits between attempts (tests record the waits).
+    pub fn with_sleep(mut self, sleep: Sleep) -> Self {
+        self.sleep = sleep;
+        self
+    }
+
+    /// Replaces the number of retries after the first attempt (`check` makes one call).
+    pub fn with_max_retries(mut self, max_retries: u32) -> Self {
+        self.max_retries = max_retries;
         self
     }
 
@@ -220,11 +245,11 @@ impl DarktraceClient {
             match outcome {
                 Ok(bytes) => return Ok(bytes),
                 Err(Attempt::Retry { error, after }) if retry < self.max_retries => {
-                    let wait = after.unwrap_or_else(|| self.backoff.delay(retry));
+                    let wait = wait_before_retry(&self.backoff, retry, after);
                     tracing::warn!(error = %error, retry = retry + 1, wait_ms = wait.as_millis() as u64, "Darktrace call failed; retrying");
                     tally.retries.fetch_add(1, Ordering::Relaxed);
                     retry += 1;
-                    tokio::time::sleep(wait).await;
+                    (self.sleep)(wait).await;
                 }
                 Err(Attempt::Retry { error, .. }) => {
                     return Err(match error {
@@ -287,6 +312,11 @@ impl DarktraceClient {
             other => Err(other),
         }
     }
+}
+
+/// Darktrace's `Retry-After` (already clamped) when it sent one, else the backoff.
+pub fn wait_before_retry(backoff: &Backoff, retry: u32, retry_after: Option<Duration>) -> Duration {
+    retry_after.unwrap_or_else(|| backoff.delay(retry))
 }
 
 fn sensitive(value: &str) -> HeaderValue {
