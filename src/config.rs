@@ -207,6 +207,9 @@ impl Config {
             })?),
             None => None,
         };
+        if let Some(pem) = &ca_pem {
+            crate::darktrace::client::ca_certificates(pem)?;
+        }
         let disable_proxies = parse_bool("DISABLE_PROXIES", &args.disable_proxies)?;
         let proxy = if disable_proxies {
             None

@@ -90,16 +90,7 @@ impl DarktraceClient {
             builder = builder.danger_accept_invalid_certs(true);
         }
         if let Some(pem) = &config.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                ConfigError::new("DARKTRACE_CA_FILE", format!("is not a PEM bundle: {e}"))
-            })?;
-            if certs.is_empty() {
-                return Err(ConfigError::new(
-                    "DARKTRACE_CA_FILE",
-                    "holds no PEM certificate",
-                ));
-            }
-            for cert in certs {
+            for cert in ca_certificates(pem)? {
                 builder = builder.add_root_certificate(cert);
             }
         }
@@ -253,10 +244,9 @@ impl DarktraceClient {
                 }
                 Err(Attempt::Retry { error, .. }) => {
                     return Err(match error {
-                        CallError::Unavailable(detail) => CallError::Unavailable(format!(
-                            "{detail} (after {} attempts)",
-                            retry + 1
-                        )),
+                        CallError::Unavailable(detail) if retry > 0 => CallError::Unavailable(
+                            format!("{detail} (after {} attempts)", retry + 1),
+                        ),
                         other => other,
                     });
                 }
@@ -312,6 +302,19 @@ impl DarktraceClient {
             other => Err(other),
         }
     }
+}
+
+/// The certificates of a `DARKTRACE_CA_FILE`; a file without one is a configuration error.
+pub fn ca_certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, ConfigError> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|e| ConfigError::new("DARKTRACE_CA_FILE", format!("is not a PEM bundle: {e}")))?;
+    if certs.is_empty() {
+        return Err(ConfigError::new(
+            "DARKTRACE_CA_FILE",
+            "holds no PEM certificate",
+        ));
+    }
+    Ok(certs)
 }
 
 /// Darktrace's `Retry-After` (already clamped) when it sent one, else the backoff.
@@ -370,18 +373,11 @@ fn transport_attempt(error: &reqwest::Error) -> Attempt {
     }
 }
 
-/// Looks through the error's causes for a certificate problem.
-fn tls_problem(error: &reqwest::Error) -> Option<String> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+/// Looks through the error's causes for a TLS problem.
+fn tls_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(error);
     while let Some(err) = cause {
-        let rustls_error = err
-            .downcast_ref::<tokio_rustls::rustls::Error>()
-            .or_else(|| {
-                err.downcast_ref::<std::io::Error>()
-                    .and_then(|io| io.get_ref())
-                    .and_then(|inner| inner.downcast_ref::<tokio_rustls::rustls::Error>())
-            });
-        if let Some(tls) = rustls_error {
+        if let Some(tls) = rustls_error_in(err) {
             return Some(match tls {
                 tokio_rustls::rustls::Error::InvalidCertificate(why) => format!(
                     "Darktrace's TLS certificate was refused ({why:?}): trust its CA with DARKTRACE_CA_FILE, or set ENABLE_SSL_VERIFICATION=false"
@@ -394,4 +390,53 @@ fn tls_problem(error: &reqwest::Error) -> Option<String> {
         cause = err.source();
     }
     None
+}
+
+/// The rustls error in `err`, looking inside `io::Error`s, which hide what they wrap from
+/// `source()` and are nested two deep by the HTTP stack.
+fn rustls_error_in<'e>(
+    err: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e tokio_rustls::rustls::Error> {
+    let mut current = err;
+    loop {
+        if let Some(tls) = current.downcast_ref::<tokio_rustls::rustls::Error>() {
+            return Some(tls);
+        }
+        current = current.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_rustls::rustls::{CertificateError, Error as TlsError};
+
+    /// The shape reqwest and hyper-util give a refused certificate.
+    fn wrapped(tls: TlsError) -> std::io::Error {
+        std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, tls))
+    }
+
+    #[test]
+    fn a_refused_certificate_is_found_inside_nested_io_errors() {
+        let err = wrapped(TlsError::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ));
+        let text = tls_problem(&err).expect("found");
+        assert!(text.contains("DARKTRACE_CA_FILE") && text.contains("UnknownIssuer"));
+    }
+
+    #[test]
+    fn a_non_tls_answer_points_at_scheme_and_port() {
+        let err = wrapped(TlsError::InvalidMessage(
+            tokio_rustls::rustls::InvalidMessage::InvalidContentType,
+        ));
+        assert!(tls_problem(&err).unwrap().contains("DARKTRACE_HOST"));
+    }
+
+    #[test]
+    fn other_io_errors_are_not_tls() {
+        let err =
+            std::io::Error::other(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(tls_problem(&err), None);
+    }
 }
