@@ -110,45 +110,13 @@ async fn a_ca_file_that_is_not_pem_stops_the_service_naming_the_setting() {
     assert!(stderr.starts_with("DARKTRACE_CA_FILE"), "{stderr}");
 }
 
-/// `simulate --tls-cert-out` in a child process; returns it, its URL and the PEM path.
-async fn simulate_tls(dir: &std::path::Path) -> (tokio::process::Child, String, String) {
-    let cert = dir.join("darktrace-sim.pem");
-    let mut child = binary()
-        .args([
-            "simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--public-token",
-            PUBLIC,
-            "--private-token",
-            PRIVATE,
-            "--tls-cert-out",
-        ])
-        .arg(&cert)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("the simulator starts")
-        .unwrap()
-        .expect("the simulator prints its address");
-    let url = line
-        .rsplit(' ')
-        .next()
-        .expect("the line ends with the URL")
-        .to_owned();
-    assert!(url.starts_with("https://127.0.0.1:"), "{line}");
-    (child, url, cert.to_string_lossy().into_owned())
-}
-
 #[tokio::test]
 async fn check_against_simulate_with_tls_names_the_fix_then_passes_with_the_ca_file() {
     let dir = std::env::temp_dir().join(format!("dtx-tls-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (_sim, url, cert) = simulate_tls(&dir).await;
+    let cert = dir.join("darktrace-sim.pem").to_string_lossy().into_owned();
+    let (_sim, url) = simulate(&["--tls-cert-out", &cert]).await;
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
 
     let (code, line) = run_check(&url, &[]).await;
     assert_eq!(code, Some(1), "{line}");

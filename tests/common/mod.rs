@@ -251,3 +251,33 @@ pub async fn run_check(host: &str, extra: &[(&str, &str)]) -> (Option<i32>, Stri
     let stdout = String::from_utf8(output.stdout).unwrap();
     (output.status.code(), stdout)
 }
+
+/// `darktrace-export simulate` as a child process with the test tokens and `extra`
+/// arguments; returns it (killed on drop) and the URL it printed.
+pub async fn simulate(extra: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = binary()
+        .args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-token",
+            PUBLIC,
+            "--private-token",
+            PRIVATE,
+        ])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the simulator starts")
+        .unwrap()
+        .expect("the simulator prints its address");
+    let url = line.rsplit(' ').next().unwrap_or_default().to_owned();
+    (child, url)
+}
