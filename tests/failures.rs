@@ -510,3 +510,42 @@ async fn final_errors_are_not_waited_for() {
     assert!(waits.lock().unwrap().is_empty());
     assert_eq!(sim.calls().len(), 1);
 }
+
+#[tokio::test]
+async fn an_entry_left_out_of_both_lists_is_rejected_and_the_others_exported() {
+    let faults = Faults {
+        reject_entries: vec!["198.51.100.7".into()],
+        ..Faults::default()
+    };
+    let app = app_with(simulator().await, faults, |_| {}).await;
+    let (status, report) = app.export_or_fail(&two_indicators()).await;
+    assert_eq!(status, 502);
+    assert_eq!(
+        outcomes(&report),
+        vec![
+            ("exported".into(), "added".into()),
+            ("failed".into(), "rejected".into())
+        ]
+    );
+    assert_eq!(app.sim.calls().len(), 1, "a rejection is not retried");
+}
+
+#[tokio::test]
+async fn without_lists_an_entry_the_read_does_not_show_is_rejected() {
+    let faults = Faults {
+        no_lists: true,
+        reject_entries: vec!["198.51.100.7".into()],
+        ..Faults::default()
+    };
+    let app = app_with(simulator().await, faults, |_| {}).await;
+    let (status, report) = app.export_or_fail(&two_indicators()).await;
+    assert_eq!(status, 502);
+    assert_eq!(
+        outcomes(&report),
+        vec![
+            ("exported".into(), "added".into()),
+            ("failed".into(), "rejected".into())
+        ]
+    );
+    assert_eq!(app.sim.calls().len(), 2, "the add and one confirming read");
+}

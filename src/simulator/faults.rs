@@ -31,6 +31,9 @@ pub struct Faults {
     /// How far the appliance's clock is from the real time, in seconds (signed): past
     /// ±30 minutes every signed call gets `API DATE ERROR`.
     pub clock_offset_secs: i64,
+    /// Entries the appliance drops without saying so: a 200 SUCCESS that leaves them out
+    /// of both lists, as it does with values it does not accept.
+    pub reject_entries: Vec<String>,
 }
 
 impl Faults {

@@ -352,7 +352,7 @@ fn answer(
         Method::POST if !pair.can_edit => redirect("/403"),
         Method::POST => match parse_post(headers, body) {
             Ok(params) => {
-                let answered = change(&mut store, &params, faults.no_lists, faults.bare_success);
+                let answered = change(&mut store, &params, &faults);
                 let changed = answered.0 == StatusCode::OK.as_u16();
                 if changed && shared.faults.lock().expect("faults lock").take_reset() {
                     cut_off()
@@ -434,7 +434,7 @@ fn parse_post(headers: &HeaderMap, body: &[u8]) -> Result<PostParams, String> {
     }
 }
 
-fn change(store: &mut Store, params: &PostParams, no_lists: bool, bare: bool) -> (u16, Response) {
+fn change(store: &mut Store, params: &PostParams, faults: &Faults) -> (u16, Response) {
     let source = params.text("source");
     if params.text("removeall").is_some() {
         store.remove_all();
@@ -457,7 +457,10 @@ fn change(store: &mut Store, params: &PostParams, no_lists: bool, bare: bool) ->
         },
         _ => None,
     };
-    let names: Vec<&str> = list.split([',', '\n']).collect();
+    let names: Vec<&str> = list
+        .split([',', '\n'])
+        .filter(|name| !faults.reject_entries.iter().any(|r| r == name.trim()))
+        .collect();
     let options = AddOptions {
         source,
         description: params.text("description"),
@@ -465,9 +468,9 @@ fn change(store: &mut Store, params: &PostParams, no_lists: bool, bare: bool) ->
         hostname: params.flag("hostname"),
     };
     let result = store.add(&names, &options);
-    let answer = if bare {
+    let answer = if faults.bare_success {
         json!({"response": "SUCCESS"})
-    } else if no_lists {
+    } else if faults.no_lists {
         json!({"response": "SUCCESS", "added": result.added.len(), "updated": result.updated.len()})
     } else {
         json!({
