@@ -176,8 +176,15 @@ impl Config {
         }
     }
 
-    /// Checks every setting; the first problem found is returned.
+    /// Checks every setting, with the proxy variables of the process environment; the
+    /// first problem found is returned.
     pub fn from_args(args: &ServeArgs) -> Result<Config, ConfigError> {
+        Config::from_args_with(args, &ProxyEnv::from_env())
+    }
+
+    /// [`Config::from_args`] with the proxy variables given, so tests need not change the
+    /// process environment.
+    pub fn from_args_with(args: &ServeArgs, proxy_env: &ProxyEnv) -> Result<Config, ConfigError> {
         let demo = args.demo;
         let base_url = match &args.darktrace_host {
             Some(host) => parse_darktrace_host(host)?,
@@ -214,7 +221,7 @@ impl Config {
         let proxy = if disable_proxies {
             None
         } else {
-            ProxyEnv::from_env().route_for(&base_url)?
+            proxy_env.route_for(&base_url)?
         };
         let darktrace = DarktraceConfig {
             base_url,
@@ -572,9 +579,29 @@ mod tests {
         crate::cli::Cli::try_parse_from(argv).unwrap().serve
     }
 
+    /// Loads settings as if no proxy variable were set, whatever this host has.
+    fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
+        Config::from_args_with(args, &ProxyEnv::default())
+    }
+
+    #[test]
+    fn a_proxy_variable_is_used_unless_proxies_are_disabled() {
+        let env = ProxyEnv::from_lookup(|name| {
+            (name == "https_proxy").then(|| "http://proxy.corp.example:3128".to_owned())
+        });
+        let config = Config::from_args_with(&args(&[]), &env).unwrap();
+        assert_eq!(
+            config.darktrace.proxy.unwrap().to_string(),
+            "http://proxy.corp.example:3128 (from https_proxy)"
+        );
+        let config = Config::from_args_with(&args(&["--disable-proxies", "true"]), &env).unwrap();
+        assert!(config.darktrace.proxy.is_none());
+        assert!(config.darktrace.disable_proxies);
+    }
+
     #[test]
     fn defaults_are_the_documented_ones() {
-        let config = Config::from_args(&args(&[])).unwrap();
+        let config = load(&args(&[])).unwrap();
         assert_eq!(config.darktrace.base_url.as_str(), "https://dt.example/");
         assert_eq!(config.defaults.source, "ThreatQ");
         assert_eq!(config.defaults.days_to_expiration, 0);
@@ -623,7 +650,7 @@ mod tests {
             (&["--darktrace-batch-size", "0"], "DARKTRACE_BATCH_SIZE"),
         ];
         for (extra, setting) in cases {
-            let err = Config::from_args(&args(extra)).unwrap_err();
+            let err = load(&args(extra)).unwrap_err();
             assert_eq!(err.setting, *setting, "{extra:?}: {err}");
         }
     }
@@ -632,9 +659,9 @@ mod tests {
     fn no_api_token_is_refused_unless_allowed() {
         let mut a = args(&[]);
         a.api_tokens = None;
-        assert_eq!(Config::from_args(&a).unwrap_err().setting, "API_TOKENS");
+        assert_eq!(load(&a).unwrap_err().setting, "API_TOKENS");
         a.allow_unauthenticated = "true".into();
-        assert!(Config::from_args(&a).is_ok());
+        assert!(load(&a).is_ok());
     }
 
     #[test]
@@ -643,7 +670,7 @@ mod tests {
         a.darktrace_private_token = Some("s3cr3t-value".into());
         a.darktrace_public_token = Some("pub-value-123".into());
         a.api_tokens = Some("api-token-xyz".into());
-        let text = format!("{:?}", Config::from_args(&a).unwrap());
+        let text = format!("{:?}", load(&a).unwrap());
         for secret in ["s3cr3t-value", "pub-value-123", "api-token-xyz"] {
             assert!(!text.contains(secret), "{secret} leaked into Debug");
         }
