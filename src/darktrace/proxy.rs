@@ -6,7 +6,9 @@
 //! `DISABLE_PROXIES=true` turns all of it off. The rules are those of curl and reqwest:
 //! `HTTPS_PROXY` for an https host, `HTTP_PROXY` for an http one, `ALL_PROXY` for either,
 //! each in upper case first and then lower case; `NO_PROXY` lists hosts, domains (and
-//! their subdomains), addresses and CIDRs that go direct, or `*` for all.
+//! their subdomains), addresses and CIDRs that go direct, or `*` for all. As in reqwest,
+//! loopback is not exempt unless `NO_PROXY` lists it. Only http and https proxies are
+//! supported (the HTTP client is built without SOCKS).
 
 use std::net::IpAddr;
 
