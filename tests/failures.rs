@@ -215,7 +215,7 @@ async fn one_hang_then_an_answer_is_exported() {
         ..Faults::default()
     };
     let app = app_with(simulator().await, faults, |c| {
-        c.darktrace.timeout = Duration::from_millis(300);
+        c.darktrace.timeout = Duration::from_secs(1);
     })
     .await;
     let (status, report) = app.export_or_fail(&two_indicators()).await;
