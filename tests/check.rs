@@ -114,3 +114,20 @@ async fn the_simulators_read_only_token_is_refused_a_change_with_a_redirect_to_4
         .unwrap_err();
     assert_eq!(error, darktrace_export::darktrace::CallError::Permission);
 }
+
+#[tokio::test]
+async fn check_needs_only_the_darktrace_settings() {
+    let (_sim, url) = simulate(&[]).await;
+    let output = binary()
+        .arg("check")
+        .env("DARKTRACE_HOST", &url)
+        .env("DARKTRACE_PUBLIC_TOKEN", PUBLIC)
+        .env("DARKTRACE_PRIVATE_TOKEN", PRIVATE)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.starts_with("ok: "), "{stdout}");
+}
