@@ -10,6 +10,8 @@ use reqwest::Url;
 use secrecy::SecretString;
 
 use crate::cli::ServeArgs;
+use crate::darktrace::proxy::{ProxyEnv, ProxyRoute};
+use crate::darktrace::retry::Backoff;
 use crate::indicator::{Fqdn, IndicatorType};
 
 /// A setting that is missing or wrong; printed as `SETTING: problem`.
@@ -37,6 +39,9 @@ pub struct DarktraceConfig {
     pub public_token: SecretString,
     pub private_token: SecretString,
     pub disable_proxies: bool,
+    /// The proxy Darktrace calls go through, chosen at start from the proxy variables
+    /// (`None`: direct, also whenever `disable_proxies` is set).
+    pub proxy: Option<ProxyRoute>,
     pub verify_tls: bool,
     /// PEM bytes of extra CAs to trust.
     pub ca_pem: Option<Vec<u8>>,
@@ -44,6 +49,8 @@ pub struct DarktraceConfig {
     pub concurrency: usize,
     pub timeout: Duration,
     pub max_retries: u32,
+    /// Waits between retries. Not a setting: the default suits Darktrace; tests shorten it.
+    pub backoff: Backoff,
 }
 
 impl DarktraceConfig {
@@ -54,12 +61,14 @@ impl DarktraceConfig {
             public_token: SecretString::from(public_token.to_owned()),
             private_token: SecretString::from(private_token.to_owned()),
             disable_proxies: false,
+            proxy: None,
             verify_tls: true,
             ca_pem: None,
             batch_size: 1000,
             concurrency: 2,
             timeout: Duration::from_secs(30),
             max_retries: 3,
+            backoff: Backoff::default(),
         }
     }
 }
@@ -167,8 +176,15 @@ impl Config {
         }
     }
 
-    /// Checks every setting; the first problem found is returned.
+    /// Checks every setting, with the proxy variables of the process environment; the
+    /// first problem found is returned.
     pub fn from_args(args: &ServeArgs) -> Result<Config, ConfigError> {
+        Config::from_args_with(args, &ProxyEnv::from_env())
+    }
+
+    /// [`Config::from_args`] with the proxy variables given, so tests need not change the
+    /// process environment.
+    pub fn from_args_with(args: &ServeArgs, proxy_env: &ProxyEnv) -> Result<Config, ConfigError> {
         let demo = args.demo;
         let base_url = match &args.darktrace_host {
             Some(host) => parse_darktrace_host(host)?,
@@ -198,11 +214,21 @@ impl Config {
             })?),
             None => None,
         };
+        if let Some(pem) = &ca_pem {
+            crate::darktrace::client::ca_certificates(pem)?;
+        }
+        let disable_proxies = parse_bool("DISABLE_PROXIES", &args.disable_proxies)?;
+        let proxy = if disable_proxies {
+            None
+        } else {
+            proxy_env.route_for(&base_url)?
+        };
         let darktrace = DarktraceConfig {
             base_url,
             public_token,
             private_token,
-            disable_proxies: parse_bool("DISABLE_PROXIES", &args.disable_proxies)?,
+            disable_proxies,
+            proxy,
             verify_tls: parse_bool("ENABLE_SSL_VERIFICATION", &args.enable_ssl_verification)?,
             ca_pem,
             batch_size: parse_number(
@@ -224,6 +250,7 @@ impl Config {
                 3600,
             )?),
             max_retries: parse_number("DARKTRACE_MAX_RETRIES", &args.darktrace_max_retries, 0, 10)?,
+            backoff: Backoff::default(),
         };
 
         let screen = ScreenConfig {
@@ -552,9 +579,29 @@ mod tests {
         crate::cli::Cli::try_parse_from(argv).unwrap().serve
     }
 
+    /// Loads settings as if no proxy variable were set, whatever this host has.
+    fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
+        Config::from_args_with(args, &ProxyEnv::default())
+    }
+
+    #[test]
+    fn a_proxy_variable_is_used_unless_proxies_are_disabled() {
+        let env = ProxyEnv::from_lookup(|name| {
+            (name == "https_proxy").then(|| "http://proxy.corp.example:3128".to_owned())
+        });
+        let config = Config::from_args_with(&args(&[]), &env).unwrap();
+        assert_eq!(
+            config.darktrace.proxy.unwrap().to_string(),
+            "http://proxy.corp.example:3128 (from https_proxy)"
+        );
+        let config = Config::from_args_with(&args(&["--disable-proxies", "true"]), &env).unwrap();
+        assert!(config.darktrace.proxy.is_none());
+        assert!(config.darktrace.disable_proxies);
+    }
+
     #[test]
     fn defaults_are_the_documented_ones() {
-        let config = Config::from_args(&args(&[])).unwrap();
+        let config = load(&args(&[])).unwrap();
         assert_eq!(config.darktrace.base_url.as_str(), "https://dt.example/");
         assert_eq!(config.defaults.source, "ThreatQ");
         assert_eq!(config.defaults.days_to_expiration, 0);
@@ -603,7 +650,7 @@ mod tests {
             (&["--darktrace-batch-size", "0"], "DARKTRACE_BATCH_SIZE"),
         ];
         for (extra, setting) in cases {
-            let err = Config::from_args(&args(extra)).unwrap_err();
+            let err = load(&args(extra)).unwrap_err();
             assert_eq!(err.setting, *setting, "{extra:?}: {err}");
         }
     }
@@ -612,9 +659,9 @@ mod tests {
     fn no_api_token_is_refused_unless_allowed() {
         let mut a = args(&[]);
         a.api_tokens = None;
-        assert_eq!(Config::from_args(&a).unwrap_err().setting, "API_TOKENS");
+        assert_eq!(load(&a).unwrap_err().setting, "API_TOKENS");
         a.allow_unauthenticated = "true".into();
-        assert!(Config::from_args(&a).is_ok());
+        assert!(load(&a).is_ok());
     }
 
     #[test]
@@ -623,7 +670,7 @@ mod tests {
         a.darktrace_private_token = Some("s3cr3t-value".into());
         a.darktrace_public_token = Some("pub-value-123".into());
         a.api_tokens = Some("api-token-xyz".into());
-        let text = format!("{:?}", Config::from_args(&a).unwrap());
+        let text = format!("{:?}", load(&a).unwrap());
         for secret in ["s3cr3t-value", "pub-value-123", "api-token-xyz"] {
             assert!(!text.contains(secret), "{secret} leaked into Debug");
         }

@@ -26,6 +26,8 @@ pub async fn start_simulator(args: &mut ServeArgs) -> std::io::Result<Simulator>
     args.darktrace_private_token = Some(private);
     args.darktrace_public_token_file = None;
     args.darktrace_private_token_file = None;
+    // The simulator is on loopback in this process: a corporate proxy cannot reach it.
+    args.disable_proxies = "true".into();
     Ok(sim)
 }
 

@@ -51,7 +51,10 @@ async fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Some(Command::Check(args)) => {
+        Some(Command::Check(mut args)) => {
+            // check serves nothing, so it needs no bearer token: a first run with only the
+            // Darktrace settings must talk about Darktrace.
+            args.allow_unauthenticated = "true".into();
             let config = match Config::from_args(&args) {
                 Ok(config) => config,
                 Err(error) => return bad_config(error),
@@ -128,6 +131,13 @@ fn warn_about_risky_settings(config: &Config) {
     }
     if !config.darktrace.verify_tls {
         tracing::warn!("ENABLE_SSL_VERIFICATION=false: any certificate from Darktrace is accepted");
+    }
+    match &config.darktrace.proxy {
+        Some(route) => tracing::info!(proxy = %route, "Darktrace calls go through a proxy"),
+        None if config.darktrace.disable_proxies => {
+            tracing::info!("DISABLE_PROXIES=true: Darktrace calls go direct")
+        }
+        None => {}
     }
     if config.api_tokens.is_empty() {
         tracing::warn!("no API_TOKENS: /export, /remove and /sync accept unauthenticated requests");

@@ -6,10 +6,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use reqwest::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
@@ -25,6 +27,10 @@ pub const INTELFEED: &str = "/intelfeed";
 
 /// Where the signing time comes from; tests inject a skewed clock.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// How the client waits between attempts; tests inject one that records the wait and
+/// returns at once, so backoff and `Retry-After` are checked without waiting.
+pub type Sleep = Arc<dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// Calls and retries made for one request, for its summary log line.
 #[derive(Debug, Default)]
@@ -52,6 +58,7 @@ pub struct DarktraceClient {
     max_retries: u32,
     backoff: Backoff,
     clock: Clock,
+    sleep: Sleep,
 }
 
 impl std::fmt::Debug for DarktraceClient {
@@ -70,24 +77,20 @@ impl DarktraceClient {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.timeout)
             .pool_max_idle_per_host(config.concurrency)
-            .user_agent(concat!("darktrace-export/", env!("CARGO_PKG_VERSION")));
-        if config.disable_proxies {
-            builder = builder.no_proxy();
+            .user_agent(concat!("darktrace-export/", env!("CARGO_PKG_VERSION")))
+            // The proxy was chosen from the environment with the configuration; the
+            // library must not pick one up on its own.
+            .no_proxy();
+        if let Some(route) = &config.proxy {
+            let proxy = reqwest::Proxy::all(route.url().clone())
+                .map_err(|_| ConfigError::new(route.variable, "is not a usable proxy URL"))?;
+            builder = builder.proxy(proxy);
         }
         if !config.verify_tls {
             builder = builder.danger_accept_invalid_certs(true);
         }
         if let Some(pem) = &config.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                ConfigError::new("DARKTRACE_CA_FILE", format!("is not a PEM bundle: {e}"))
-            })?;
-            if certs.is_empty() {
-                return Err(ConfigError::new(
-                    "DARKTRACE_CA_FILE",
-                    "holds no PEM certificate",
-                ));
-            }
-            for cert in certs {
+            for cert in ca_certificates(pem)? {
                 builder = builder.add_root_certificate(cert);
             }
         }
@@ -104,8 +107,9 @@ impl DarktraceClient {
             private_token: config.private_token.clone(),
             permits: Arc::new(Semaphore::new(config.concurrency)),
             max_retries: config.max_retries,
-            backoff: Backoff::default(),
+            backoff: config.backoff,
             clock: Arc::new(Utc::now),
+            sleep: Arc::new(|wait| tokio::time::sleep(wait).boxed()),
         })
     }
 
@@ -118,6 +122,18 @@ impl DarktraceClient {
     /// Replaces the backoff (tests keep it short).
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
+        self
+    }
+
+    /// Replaces how the client waits between attempts (tests record the waits).
+    pub fn with_sleep(mut self, sleep: Sleep) -> Self {
+        self.sleep = sleep;
+        self
+    }
+
+    /// Replaces the number of retries after the first attempt (`check` makes one call).
+    pub fn with_max_retries(mut self, max_retries: u32) -> Self {
+        self.max_retries = max_retries;
         self
     }
 
@@ -220,18 +236,17 @@ impl DarktraceClient {
             match outcome {
                 Ok(bytes) => return Ok(bytes),
                 Err(Attempt::Retry { error, after }) if retry < self.max_retries => {
-                    let wait = after.unwrap_or_else(|| self.backoff.delay(retry));
+                    let wait = wait_before_retry(&self.backoff, retry, after);
                     tracing::warn!(error = %error, retry = retry + 1, wait_ms = wait.as_millis() as u64, "Darktrace call failed; retrying");
                     tally.retries.fetch_add(1, Ordering::Relaxed);
                     retry += 1;
-                    tokio::time::sleep(wait).await;
+                    (self.sleep)(wait).await;
                 }
                 Err(Attempt::Retry { error, .. }) => {
                     return Err(match error {
-                        CallError::Unavailable(detail) => CallError::Unavailable(format!(
-                            "{detail} (after {} attempts)",
-                            retry + 1
-                        )),
+                        CallError::Unavailable(detail) if retry > 0 => CallError::Unavailable(
+                            format!("{detail} (after {} attempts)", retry + 1),
+                        ),
                         other => other,
                     });
                 }
@@ -289,6 +304,24 @@ impl DarktraceClient {
     }
 }
 
+/// The certificates of a `DARKTRACE_CA_FILE`; a file without one is a configuration error.
+pub fn ca_certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, ConfigError> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|e| ConfigError::new("DARKTRACE_CA_FILE", format!("is not a PEM bundle: {e}")))?;
+    if certs.is_empty() {
+        return Err(ConfigError::new(
+            "DARKTRACE_CA_FILE",
+            "holds no PEM certificate",
+        ));
+    }
+    Ok(certs)
+}
+
+/// Darktrace's `Retry-After` (already clamped) when it sent one, else the backoff.
+pub fn wait_before_retry(backoff: &Backoff, retry: u32, retry_after: Option<Duration>) -> Duration {
+    retry_after.unwrap_or_else(|| backoff.delay(retry))
+}
+
 fn sensitive(value: &str) -> HeaderValue {
     let mut header = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
     header.set_sensitive(true);
@@ -340,18 +373,11 @@ fn transport_attempt(error: &reqwest::Error) -> Attempt {
     }
 }
 
-/// Looks through the error's causes for a certificate problem.
-fn tls_problem(error: &reqwest::Error) -> Option<String> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+/// Looks through the error's causes for a TLS problem.
+fn tls_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(error);
     while let Some(err) = cause {
-        let rustls_error = err
-            .downcast_ref::<tokio_rustls::rustls::Error>()
-            .or_else(|| {
-                err.downcast_ref::<std::io::Error>()
-                    .and_then(|io| io.get_ref())
-                    .and_then(|inner| inner.downcast_ref::<tokio_rustls::rustls::Error>())
-            });
-        if let Some(tls) = rustls_error {
+        if let Some(tls) = rustls_error_in(err) {
             return Some(match tls {
                 tokio_rustls::rustls::Error::InvalidCertificate(why) => format!(
                     "Darktrace's TLS certificate was refused ({why:?}): trust its CA with DARKTRACE_CA_FILE, or set ENABLE_SSL_VERIFICATION=false"
@@ -364,4 +390,53 @@ fn tls_problem(error: &reqwest::Error) -> Option<String> {
         cause = err.source();
     }
     None
+}
+
+/// The rustls error in `err`, looking inside `io::Error`s, which hide what they wrap from
+/// `source()` and are nested two deep by the HTTP stack.
+fn rustls_error_in<'e>(
+    err: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e tokio_rustls::rustls::Error> {
+    let mut current = err;
+    loop {
+        if let Some(tls) = current.downcast_ref::<tokio_rustls::rustls::Error>() {
+            return Some(tls);
+        }
+        current = current.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_rustls::rustls::{CertificateError, Error as TlsError};
+
+    /// The shape reqwest and hyper-util give a refused certificate.
+    fn wrapped(tls: TlsError) -> std::io::Error {
+        std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, tls))
+    }
+
+    #[test]
+    fn a_refused_certificate_is_found_inside_nested_io_errors() {
+        let err = wrapped(TlsError::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ));
+        let text = tls_problem(&err).expect("found");
+        assert!(text.contains("DARKTRACE_CA_FILE") && text.contains("UnknownIssuer"));
+    }
+
+    #[test]
+    fn a_non_tls_answer_points_at_scheme_and_port() {
+        let err = wrapped(TlsError::InvalidMessage(
+            tokio_rustls::rustls::InvalidMessage::InvalidContentType,
+        ));
+        assert!(tls_problem(&err).unwrap().contains("DARKTRACE_HOST"));
+    }
+
+    #[test]
+    fn other_io_errors_are_not_tls() {
+        let err =
+            std::io::Error::other(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(tls_problem(&err), None);
+    }
 }

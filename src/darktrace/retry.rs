@@ -109,6 +109,9 @@ pub fn classify_status(
             "Darktrace answered 401: check DARKTRACE_PUBLIC_TOKEN and DARKTRACE_PRIVATE_TOKEN".into(),
         )),
         403 => Attempt::Fail(CallError::Permission),
+        407 => Attempt::Fail(CallError::Unexpected(
+            "the proxy answered 407 (Proxy Authentication Required): put its credentials in the proxy URL, http://user:password@proxy:port".into(),
+        )),
         408 => Attempt::Retry {
             error: CallError::Timeout,
             after: retry_after,
@@ -206,6 +209,10 @@ mod tests {
             classify(404, None, ""),
             Attempt::Fail(CallError::Unexpected(_))
         ));
+        match classify(407, None, "") {
+            Attempt::Fail(CallError::Unexpected(detail)) => assert!(detail.contains("407")),
+            other => panic!("407: {other:?}"),
+        }
         assert!(matches!(
             classify(400, None, "other"),
             Attempt::Fail(CallError::Unexpected(_))

@@ -1,5 +1,5 @@
 //! Faults the simulator injects on request, to show how the service behaves when a real
-//! appliance is slow, overloaded or older.
+//! appliance is slow, overloaded, unreachable mid-call or older.
 
 use std::time::Duration;
 
@@ -16,8 +16,13 @@ pub struct Faults {
     pub fail_status: u16,
     /// Sent with the injected failures, in seconds.
     pub retry_after_secs: Option<u64>,
-    /// Never answer (until the client gives up).
+    /// The next `fail_next_reads` GET calls answer `fail_status`, while changes go through:
+    /// how a confirmation read can fail after a successful add.
+    pub fail_next_reads: u32,
+    /// Never answer any call (until the client gives up).
     pub hang: bool,
+    /// Never answer the next `hang_next` calls; later ones are answered.
+    pub hang_next: u32,
     /// Answer adds with counts only, as older appliances do.
     pub no_lists: bool,
     /// Answer adds with only `{"response":"SUCCESS"}`.
@@ -26,19 +31,31 @@ pub struct Faults {
     pub refuse_compact_date: bool,
     /// Apply the next `reset_after_change` changes, then cut the connection instead of answering.
     pub reset_after_change: u32,
+    /// How far the appliance's clock is from the real time, in seconds (signed): past
+    /// ±30 minutes every signed call gets `API DATE ERROR`.
+    pub clock_offset_secs: i64,
+    /// Entries the appliance drops without saying so: a 200 SUCCESS that leaves them out
+    /// of both lists, as it does with values it does not accept.
+    pub reject_entries: Vec<String>,
 }
 
 impl Faults {
-    /// The status of an injected failure, consuming one if any is due.
-    pub fn take_failure(&mut self) -> Option<(u16, Option<u64>)> {
-        if self.fail_next == 0 {
+    /// The status of an injected failure, consuming one if any is due. `is_read` says
+    /// whether the call is a GET, which `fail_next_reads` also applies to.
+    pub fn take_failure(&mut self, is_read: bool) -> Option<(u16, Option<u64>)> {
+        let due = self.fail_next > 0 || (is_read && self.fail_next_reads > 0);
+        if !due {
             return None;
         }
         if self.fail_after > 0 {
             self.fail_after -= 1;
             return None;
         }
-        self.fail_next -= 1;
+        if self.fail_next > 0 {
+            self.fail_next -= 1;
+        } else {
+            self.fail_next_reads -= 1;
+        }
         let status = if self.fail_status == 0 {
             503
         } else {
@@ -46,11 +63,62 @@ impl Faults {
         };
         Some((status, self.retry_after_secs))
     }
+
+    /// Whether this call should never be answered, consuming one `hang_next` if due.
+    pub fn take_hang(&mut self) -> bool {
+        if self.hang {
+            return true;
+        }
+        if self.hang_next > 0 {
+            self.hang_next -= 1;
+            return true;
+        }
+        false
+    }
+
+    /// Whether the change just applied should go unanswered, consuming one if due.
+    pub fn take_reset(&mut self) -> bool {
+        if self.reset_after_change > 0 {
+            self.reset_after_change -= 1;
+            return true;
+        }
+        false
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counted_faults_run_out() {
+        let mut f = Faults {
+            fail_next: 1,
+            fail_next_reads: 1,
+            hang_next: 1,
+            reset_after_change: 1,
+            ..Faults::default()
+        };
+        assert_eq!(f.take_failure(false), Some((503, None)));
+        assert_eq!(
+            f.take_failure(false),
+            None,
+            "reads-only failures spare changes"
+        );
+        assert_eq!(f.take_failure(true), Some((503, None)));
+        assert_eq!(f.take_failure(true), None);
+        assert!(f.take_hang() && !f.take_hang());
+        assert!(f.take_reset() && !f.take_reset());
+    }
+
+    #[test]
+    fn a_permanent_hang_never_runs_out() {
+        let mut f = Faults {
+            hang: true,
+            ..Faults::default()
+        };
+        assert!((0..5).all(|_| f.take_hang()));
+    }
 
     #[test]
     fn failures_begin_after_the_calls_let_through() {
@@ -60,7 +128,7 @@ mod tests {
             fail_status: 400,
             ..Faults::default()
         };
-        let taken: Vec<_> = (0..4).map(|_| faults.take_failure()).collect();
+        let taken: Vec<_> = (0..4).map(|_| faults.take_failure(false)).collect();
         assert_eq!(
             taken,
             vec![None, Some((400, None)), Some((400, None)), None]

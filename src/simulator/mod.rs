@@ -5,9 +5,11 @@
 
 pub mod faults;
 pub mod store;
+pub mod tls;
 pub mod verify;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +26,7 @@ use tokio::net::TcpListener;
 pub use faults::Faults;
 use store::AddOptions;
 pub use store::Store;
+pub use tls::SelfSigned;
 pub use verify::TokenPair;
 use verify::{Refusal, SignedRequest};
 
@@ -57,6 +60,26 @@ pub struct SimulateArgs {
     /// Refuse the compact date form.
     #[arg(long)]
     pub refuse_compact_date: bool,
+    /// Never answer any call (the client's timeout is what ends it).
+    #[arg(long)]
+    pub hang: bool,
+    /// Apply the first N changes, then cut the connection instead of answering.
+    #[arg(long, default_value_t = 0)]
+    pub reset_after_change: u32,
+    /// Seconds the appliance's clock is off by (negative: behind); past ±1800 every
+    /// signed call gets API DATE ERROR.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    pub clock_offset_secs: i64,
+    /// Serve HTTPS with a fresh self-signed certificate, written in PEM to this file.
+    #[arg(long)]
+    pub tls_cert_out: Option<PathBuf>,
+    /// A second token pair, without the "Edit Domains" permission: it may read, but a
+    /// change gets 302 to /403.
+    #[arg(long, requires = "readonly_private_token")]
+    pub readonly_public_token: Option<String>,
+    /// The private token of the read-only pair.
+    #[arg(long, requires = "readonly_public_token")]
+    pub readonly_private_token: Option<String>,
 }
 
 /// One call the simulator received, for tests to inspect.
@@ -66,8 +89,14 @@ pub struct CallRecord {
     /// Path and query, as received.
     pub target: String,
     pub body: Bytes,
+    /// The status answered, or [`NO_ANSWER`] for a call left hanging or cut off.
     pub status: u16,
+    /// The `DTAPI-Date` header as received.
+    pub date: Option<String>,
 }
+
+/// The status recorded for a call that got no complete answer.
+pub const NO_ANSWER: u16 = 0;
 
 #[derive(Debug, Default)]
 struct Shared {
@@ -83,6 +112,7 @@ struct Shared {
 #[derive(Debug, Clone)]
 pub struct Simulator {
     addr: SocketAddr,
+    scheme: &'static str,
     shared: Arc<Shared>,
 }
 
@@ -94,6 +124,32 @@ impl Simulator {
         faults: Faults,
     ) -> std::io::Result<Simulator> {
         let addr = listener.local_addr()?;
+        Ok(Simulator::launch(listener, addr, "http", tokens, faults))
+    }
+
+    /// Starts on `listener` serving HTTPS with `identity`'s certificate.
+    pub fn start_tls(
+        listener: TcpListener,
+        identity: &SelfSigned,
+        tokens: Vec<TokenPair>,
+        faults: Faults,
+    ) -> std::io::Result<Simulator> {
+        let addr = listener.local_addr()?;
+        let listener = tls::TlsListener::new(listener, identity)?;
+        Ok(Simulator::launch(listener, addr, "https", tokens, faults))
+    }
+
+    fn launch<L>(
+        listener: L,
+        addr: SocketAddr,
+        scheme: &'static str,
+        tokens: Vec<TokenPair>,
+        faults: Faults,
+    ) -> Simulator
+    where
+        L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
+    {
         let shared = Arc::new(Shared {
             tokens,
             faults: Mutex::new(faults),
@@ -105,7 +161,11 @@ impl Simulator {
                 tracing::error!(%error, "simulator stopped");
             }
         });
-        Ok(Simulator { addr, shared })
+        Simulator {
+            addr,
+            scheme,
+            shared,
+        }
     }
 
     /// Starts on a free loopback port with one token pair that may edit.
@@ -126,9 +186,9 @@ impl Simulator {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`, for `DARKTRACE_HOST`.
+    /// `http://127.0.0.1:PORT` (`https://` when serving TLS), for `DARKTRACE_HOST`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -188,49 +248,67 @@ async fn intelfeed(
     body: Bytes,
 ) -> Response {
     let _in_flight = InFlight::enter(&shared);
-    let faults = shared.faults.lock().expect("faults lock").clone();
-    if !faults.latency.is_zero() {
-        tokio::time::sleep(faults.latency).await;
-    }
-    if faults.hang {
-        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    let latency = shared.faults.lock().expect("faults lock").latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     let query = query.unwrap_or_default();
-    let injected = shared.faults.lock().expect("faults lock").take_failure();
-    let (status, response) = match injected {
-        Some((status, retry_after)) => injected_failure(status, retry_after),
-        None => answer(
-            &shared,
-            &method,
-            &query,
-            &headers,
-            &body,
-            faults.refuse_compact_date,
-        ),
-    };
-    let target = if query.is_empty() {
-        "/intelfeed".to_owned()
-    } else {
-        format!("/intelfeed?{query}")
-    };
-    shared.calls.lock().expect("calls lock").push(CallRecord {
+    let date = headers
+        .get("dtapi-date")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let record = |status: u16, body: Bytes| CallRecord {
         method: method.to_string(),
-        target,
+        target: if query.is_empty() {
+            "/intelfeed".to_owned()
+        } else {
+            format!("/intelfeed?{query}")
+        },
         body,
         status,
-    });
+        date: date.clone(),
+    };
+    let (hang, injected) = {
+        let mut faults = shared.faults.lock().expect("faults lock");
+        let hang = faults.take_hang();
+        let injected = (!hang)
+            .then(|| faults.take_failure(method == Method::GET))
+            .flatten();
+        (hang, injected)
+    };
+    if hang {
+        shared.record(record(NO_ANSWER, body));
+        // Long enough for any client timeout; the task ends when the client goes away.
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        return StatusCode::GATEWAY_TIMEOUT.into_response();
+    }
+    let (status, response) = match injected {
+        Some((status, retry_after)) => injected_failure(status, retry_after),
+        None => answer(&shared, &method, &query, &headers, &body),
+    };
+    shared.record(record(status, body));
     response
+}
+
+impl Shared {
+    fn record(&self, call: CallRecord) {
+        self.calls.lock().expect("calls lock").push(call);
+    }
 }
 
 fn injected_failure(status: u16, retry_after: Option<u64>) -> (u16, Response) {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    if code.is_redirection() {
+        // What an appliance does with a session it does not know.
+        return redirect("/login");
+    }
     let mut response = (code, "injected failure").into_response();
     if let Some(secs) = retry_after {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, secs.into());
     }
-    (status, response)
+    (code.as_u16(), response)
 }
 
 fn answer(
@@ -239,8 +317,8 @@ fn answer(
     query: &str,
     headers: &HeaderMap,
     body: &[u8],
-    refuse_compact_date: bool,
 ) -> (u16, Response) {
+    let faults = shared.faults.lock().expect("faults lock").clone();
     let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let signed_part: &[u8] = if *method == Method::GET {
         query.as_bytes()
@@ -254,7 +332,13 @@ fn answer(
         path: "/intelfeed",
         signed_part,
     };
-    let pair = match verify::verify(&request, &shared.tokens, Utc::now(), !refuse_compact_date) {
+    let appliance_now = Utc::now() + chrono::Duration::seconds(faults.clock_offset_secs);
+    let pair = match verify::verify(
+        &request,
+        &shared.tokens,
+        appliance_now,
+        !faults.refuse_compact_date,
+    ) {
         Ok(pair) => pair,
         Err(Refusal::NotLoggedIn) => return redirect("/login"),
         Err(Refusal::Signature) => return appliance_error("API SIGNATURE ERROR"),
@@ -266,14 +350,18 @@ fn answer(
     match *method {
         Method::GET => json_answer(StatusCode::OK, read(&store, query)),
         Method::POST if !pair.can_edit => redirect("/403"),
-        Method::POST => {
-            let no_lists = shared.faults.lock().expect("faults lock").no_lists;
-            let bare = shared.faults.lock().expect("faults lock").bare_success;
-            match parse_post(headers, body) {
-                Ok(params) => change(&mut store, &params, no_lists, bare),
-                Err(why) => json_answer(StatusCode::BAD_REQUEST, json!({ "error": why })),
+        Method::POST => match parse_post(headers, body) {
+            Ok(params) => {
+                let answered = change(&mut store, &params, &faults);
+                let changed = answered.0 == StatusCode::OK.as_u16();
+                if changed && shared.faults.lock().expect("faults lock").take_reset() {
+                    cut_off()
+                } else {
+                    answered
+                }
             }
-        }
+            Err(why) => json_answer(StatusCode::BAD_REQUEST, json!({ "error": why })),
+        },
         _ => json_answer(
             StatusCode::METHOD_NOT_ALLOWED,
             json!({"error": "method not allowed"}),
@@ -346,7 +434,7 @@ fn parse_post(headers: &HeaderMap, body: &[u8]) -> Result<PostParams, String> {
     }
 }
 
-fn change(store: &mut Store, params: &PostParams, no_lists: bool, bare: bool) -> (u16, Response) {
+fn change(store: &mut Store, params: &PostParams, faults: &Faults) -> (u16, Response) {
     let source = params.text("source");
     if params.text("removeall").is_some() {
         store.remove_all();
@@ -369,7 +457,10 @@ fn change(store: &mut Store, params: &PostParams, no_lists: bool, bare: bool) ->
         },
         _ => None,
     };
-    let names: Vec<&str> = list.split([',', '\n']).collect();
+    let names: Vec<&str> = list
+        .split([',', '\n'])
+        .filter(|name| !faults.reject_entries.iter().any(|r| r == name.trim()))
+        .collect();
     let options = AddOptions {
         source,
         description: params.text("description"),
@@ -377,9 +468,9 @@ fn change(store: &mut Store, params: &PostParams, no_lists: bool, bare: bool) ->
         hostname: params.flag("hostname"),
     };
     let result = store.add(&names, &options);
-    let answer = if bare {
+    let answer = if faults.bare_success {
         json!({"response": "SUCCESS"})
-    } else if no_lists {
+    } else if faults.no_lists {
         json!({"response": "SUCCESS", "added": result.added.len(), "updated": result.updated.len()})
     } else {
         json!({
@@ -415,6 +506,23 @@ fn appliance_error(message: &str) -> (u16, Response) {
     (400, response)
 }
 
+/// An answer that starts and then breaks off, as when the connection drops after the
+/// appliance has applied a change: the client cannot know whether it took effect.
+fn cut_off() -> (u16, Response) {
+    let broken = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated connection reset",
+        ))
+    });
+    let response = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(broken))
+        .expect("static response");
+    (NO_ANSWER, response)
+}
+
 fn redirect(to: &'static str) -> (u16, Response) {
     let response = Response::builder()
         .status(StatusCode::FOUND)
@@ -434,14 +542,35 @@ pub async fn run(args: SimulateArgs) -> std::io::Result<()> {
         retry_after_secs: args.retry_after,
         no_lists: args.no_lists,
         refuse_compact_date: args.refuse_compact_date,
+        hang: args.hang,
+        reset_after_change: args.reset_after_change,
+        clock_offset_secs: args.clock_offset_secs,
         ..Faults::default()
     };
-    let tokens = vec![TokenPair {
+    let mut tokens = vec![TokenPair {
         public: args.public_token,
         private: args.private_token,
         can_edit: true,
     }];
-    let sim = Simulator::start(listener, tokens, faults)?;
+    if let (Some(public), Some(private)) = (args.readonly_public_token, args.readonly_private_token)
+    {
+        tokens.push(TokenPair {
+            public,
+            private,
+            can_edit: false,
+        });
+    }
+    let sim = match &args.tls_cert_out {
+        Some(path) => {
+            let extra = vec![args.listen.ip().to_string()];
+            let identity = SelfSigned::generate(&extra).map_err(std::io::Error::other)?;
+            std::fs::write(path, &identity.cert_pem).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
+            })?;
+            Simulator::start_tls(listener, &identity, tokens, faults)?
+        }
+        None => Simulator::start(listener, tokens, faults)?,
+    };
     tracing::info!(addr = %sim.addr(), "Darktrace simulator listening");
     println!("Darktrace simulator listening on {}", sim.url());
     tokio::signal::ctrl_c().await?;

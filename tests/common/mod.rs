@@ -165,3 +165,144 @@ pub fn assert_plan_accounts_for_every_item(report: &Value, received: usize) {
         + s["would_remove"].as_u64().unwrap_or(0);
     assert_eq!(sum, received as u64);
 }
+
+/// Retries without real waiting worth the name: failure tests stay quick.
+pub fn quick_retries(config: &mut Config) {
+    config.darktrace.backoff = darktrace_export::darktrace::retry::Backoff {
+        base: std::time::Duration::from_millis(2),
+        cap: std::time::Duration::from_millis(10),
+    };
+}
+
+/// The token pair of a read-only API user (no "Edit Domains"), accepted by
+/// [`simulator_with_readonly`].
+pub const READONLY_PUBLIC: &str = "readonly-public-token";
+pub const READONLY_PRIVATE: &str = "readonly-private-token";
+
+/// A simulator that knows the test tokens and a read-only pair.
+pub async fn simulator_with_readonly() -> Simulator {
+    use darktrace_export::simulator::{Faults, TokenPair};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    Simulator::start(
+        listener,
+        vec![
+            TokenPair {
+                public: PUBLIC.into(),
+                private: PRIVATE.into(),
+                can_edit: true,
+            },
+            TokenPair {
+                public: READONLY_PUBLIC.into(),
+                private: READONLY_PRIVATE.into(),
+                can_edit: false,
+            },
+        ],
+        Faults::default(),
+    )
+    .unwrap()
+}
+
+/// A simulator serving HTTPS with a fresh self-signed certificate, and that certificate.
+pub async fn tls_simulator() -> (Simulator, darktrace_export::simulator::SelfSigned) {
+    use darktrace_export::simulator::{Faults, SelfSigned, TokenPair};
+    let identity = SelfSigned::generate(&[]).unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let sim = Simulator::start_tls(
+        listener,
+        &identity,
+        vec![TokenPair {
+            public: PUBLIC.into(),
+            private: PRIVATE.into(),
+            can_edit: true,
+        }],
+        Faults::default(),
+    )
+    .unwrap();
+    (sim, identity)
+}
+
+/// A loopback port nothing listens on.
+pub fn closed_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+/// Two indicators that pass screening: one FQDN, one IPv4.
+pub fn two_indicators() -> Value {
+    serde_json::json!([
+        {"type": "FQDN", "value": "a.example"},
+        {"type": "IP Address", "value": "198.51.100.7"}
+    ])
+}
+
+impl TestApp {
+    /// [`TestApp::export`], failing the test instead of hanging if no answer comes.
+    pub async fn export_or_fail(&self, body: &Value) -> (u16, Value) {
+        tokio::time::timeout(std::time::Duration::from_secs(120), self.export(body))
+            .await
+            .expect("the service answers; a failing Darktrace must not hang it")
+    }
+}
+
+/// The real binary with an empty environment (plus PATH), so neither the host's settings
+/// nor its proxy variables leak in; each test adds what it needs.
+pub fn binary() -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_darktrace-export"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs `darktrace-export check` against `host` with the test tokens and `extra`
+/// variables; returns the exit code and what it printed on stdout.
+pub async fn run_check(host: &str, extra: &[(&str, &str)]) -> (Option<i32>, String) {
+    let output = binary()
+        .arg("check")
+        .env("DARKTRACE_HOST", host)
+        .env("DARKTRACE_PUBLIC_TOKEN", PUBLIC)
+        .env("DARKTRACE_PRIVATE_TOKEN", PRIVATE)
+        .env("ALLOW_UNAUTHENTICATED", "true")
+        .envs(extra.iter().copied())
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(120), output)
+        .await
+        .expect("check finishes")
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    (output.status.code(), stdout)
+}
+
+/// `darktrace-export simulate` as a child process with the test tokens and `extra`
+/// arguments; returns it (killed on drop) and the URL it printed.
+pub async fn simulate(extra: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = binary()
+        .args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-token",
+            PUBLIC,
+            "--private-token",
+            PRIVATE,
+        ])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the simulator starts")
+        .unwrap()
+        .expect("the simulator prints its address");
+    let url = line.rsplit(' ').next().unwrap_or_default().to_owned();
+    (child, url)
+}
