@@ -41,11 +41,13 @@ fn the_spec_documents_exactly_the_routes_of_the_table() {
 /// A router whose Darktrace is never called: the probes below stop before any handler
 /// would reach it.
 fn offline_router() -> axum::Router {
-    let config = Config::new(DarktraceConfig::new(
+    let mut config = Config::new(DarktraceConfig::new(
         "http://127.0.0.1:9".parse().unwrap(),
         "p",
         "s",
     ));
+    // With tokens, as in production: an unknown route must still be 404, not 401.
+    config.api_tokens = vec![secrecy::SecretString::from("t")];
     router(app_state(config).unwrap())
 }
 
@@ -53,6 +55,7 @@ async fn status_of(method: &str, path: &str) -> StatusCode {
     let request = Request::builder()
         .method(method)
         .uri(path)
+        .header("authorization", "Bearer t")
         .body(Body::empty())
         .unwrap();
     offline_router().oneshot(request).await.unwrap().status()

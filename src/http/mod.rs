@@ -55,10 +55,11 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// token and load shedding.
 pub fn router(state: AppState) -> Router {
     let tokens = BearerTokens::new(&state.config.api_tokens);
+    // `route_layer`: an unknown path must answer 404, not 401 or 503.
     let batch_routes = routes::router_for(Access::Batch)
-        .layer(middleware::from_fn_with_state(state.clone(), shed_load))
-        .layer(middleware::from_fn_with_state(tokens, auth::require_bearer))
-        .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));
+        .route_layer(middleware::from_fn_with_state(state.clone(), shed_load))
+        .route_layer(middleware::from_fn_with_state(tokens, auth::require_bearer))
+        .route_layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));
 
     routes::router_for(Access::Open)
         .merge(batch_routes)
