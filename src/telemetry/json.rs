@@ -55,9 +55,37 @@ where
             line.insert("span".into(), names.join(":").into());
         }
         event.record(&mut Fields(&mut line));
-        let text = serde_json::to_string(&Value::Object(line)).map_err(|_| fmt::Error)?;
-        writeln!(writer, "{text}")
+        writeln!(writer, "{}", ordered(line)?)
     }
+}
+
+/// Keys people read first, in this order; the rest follow alphabetically.
+const LEADING: [&str; 6] = [
+    "timestamp",
+    "level",
+    "message",
+    "request_id",
+    "span",
+    "target",
+];
+
+/// The line as a JSON object whose leading keys come first, for people reading raw logs.
+fn ordered(mut line: Map<String, Value>) -> Result<String, fmt::Error> {
+    let leading: Vec<(String, Value)> = LEADING
+        .iter()
+        .filter_map(|key| line.remove(*key).map(|v| ((*key).to_owned(), v)))
+        .collect();
+    let mut text = String::from("{");
+    for (i, (key, value)) in leading.into_iter().chain(line).enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&serde_json::to_string(&key).map_err(|_| fmt::Error)?);
+        text.push(':');
+        text.push_str(&serde_json::to_string(&value).map_err(|_| fmt::Error)?);
+    }
+    text.push('}');
+    Ok(text)
 }
 
 /// Records an event's fields into the line, keeping numbers and booleans typed.
@@ -131,5 +159,11 @@ mod tests {
         assert_eq!(line["message"], "Darktrace call failed; retrying");
         assert_eq!(line["retry"], 2);
         assert_eq!(line["ok"], false);
+        assert!(
+            text.starts_with(r#"{"timestamp":"#),
+            "leading keys first: {text}"
+        );
+        let message = text.find(r#""message":"#).unwrap();
+        assert!(message < text.find(r#""method":"#).unwrap(), "{text}");
     }
 }
