@@ -13,6 +13,7 @@ use crate::export::Exporter;
 use crate::http::health::Readiness;
 use crate::http::{AppState, router};
 use crate::screen::Screener;
+use crate::telemetry;
 
 /// The service, ready to run.
 pub struct Application {
@@ -54,6 +55,8 @@ impl Application {
             })
             .into_future();
         tokio::pin!(serve);
+        let upkeep = tokio::spawn(metrics_upkeep());
+        let _upkeep = AbortOnDrop(upkeep);
         tokio::select! {
             result = &mut serve => return result,
             () = shutdown => {}
@@ -76,6 +79,8 @@ impl Application {
 
 /// The state shared by the handlers, built from the configuration.
 pub fn app_state(config: Config) -> Result<AppState, ConfigError> {
+    // Before any request, so no metric recorded by the first one is lost.
+    telemetry::metrics::prometheus();
     let client = DarktraceClient::new(&config.darktrace)?;
     let screener = Screener::new(&config.screen, config.darktrace.base_url.host_str());
     let exporter = Exporter {
@@ -90,6 +95,25 @@ pub fn app_state(config: Config) -> Result<AppState, ConfigError> {
         exporter,
         readiness: Readiness::default(),
     })
+}
+
+/// Drains histogram samples into their buckets now and then, so memory does not grow
+/// between scrapes (or without any).
+async fn metrics_upkeep() {
+    let mut every = tokio::time::interval(telemetry::metrics::UPKEEP_EVERY);
+    loop {
+        every.tick().await;
+        telemetry::metrics::prometheus().run_upkeep();
+    }
+}
+
+/// Stops a background task when the server it serves stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

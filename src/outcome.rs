@@ -80,6 +80,38 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the order of SPEC §3.1 (openapi.yaml lists them likewise).
+    pub const ALL: [Reason; 25] = {
+        use Reason::*;
+        [
+            Added,
+            Updated,
+            Accepted,
+            DryRun,
+            UnsupportedType,
+            UnknownType,
+            ExcludedStatus,
+            Protected,
+            Duplicate,
+            MissingValue,
+            NotAnObject,
+            InvalidFqdn,
+            InvalidIpv4,
+            InvalidIpv6,
+            Rejected,
+            DarktraceAuth,
+            DarktraceClock,
+            DarktracePermission,
+            DarktraceTls,
+            DarktraceUnavailable,
+            DarktraceTimeout,
+            DarktraceError,
+            Deadline,
+            Removed,
+            NotPresent,
+        ]
+    };
+
     /// The one outcome this reason belongs to.
     pub fn outcome(self) -> Outcome {
         use Reason::*;

@@ -21,6 +21,7 @@ use super::retry::{Attempt, Backoff, CallError, classify_status, parse_retry_aft
 use super::sign;
 use super::wire::{AddAnswer, AddCall, EntryDetails, remove_body};
 use crate::config::{ConfigError, DarktraceConfig};
+use crate::telemetry::metrics as telemetry;
 
 /// The path of the Watched Domains API.
 pub const INTELFEED: &str = "/intelfeed";
@@ -225,13 +226,15 @@ impl DarktraceClient {
                 tally.calls.fetch_add(1, Ordering::Relaxed);
                 self.attempt(&method, query, &body).await
             };
+            // An attempt is `retried` only when another one follows; the last attempt of a
+            // call that ran out of retries counts under its failure class.
             let result = match &outcome {
                 Ok(_) | Err(Attempt::Done) => "ok",
-                Err(Attempt::Retry { .. }) => "retried",
-                Err(Attempt::Fail(e)) => e.class(),
+                Err(Attempt::Retry { .. }) if retry < self.max_retries => "retried",
+                Err(Attempt::Retry { error, .. }) | Err(Attempt::Fail(error)) => error.class(),
             };
-            metrics::counter!("darktrace_calls_total", "result" => result).increment(1);
-            metrics::histogram!("darktrace_call_duration_seconds")
+            metrics::counter!(telemetry::DARKTRACE_CALLS, "result" => result).increment(1);
+            metrics::histogram!(telemetry::DARKTRACE_DURATION)
                 .record(started.elapsed().as_secs_f64());
             match outcome {
                 Ok(bytes) => return Ok(bytes),

@@ -146,7 +146,7 @@ pub fn log_summary(action: &'static str, report: &Report<'_>, tally: &CallTally,
     let s = &report.summary;
     for result in &report.results {
         metrics::counter!(
-            "indicators_total",
+            crate::telemetry::metrics::INDICATORS,
             "outcome" => result.outcome.as_str(),
             "reason" => result.reason.as_str()
         )

@@ -2,18 +2,20 @@
 
 pub mod auth;
 pub mod batch;
+pub mod docs;
 pub mod health;
+pub mod metrics;
 pub mod problem;
 pub mod request;
+pub mod routes;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
 use axum::http::{HeaderName, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -24,6 +26,7 @@ use crate::export::Exporter;
 use auth::BearerTokens;
 use health::Readiness;
 use problem::Problem;
+use routes::Access;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -35,40 +38,58 @@ pub struct AppState {
     pub batch_permits: Arc<Semaphore>,
 }
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+impl FromRef<AppState> for Readiness {
+    fn from_ref(state: &AppState) -> Readiness {
+        state.readiness.clone()
+    }
+}
 
-/// The router with its full layer stack.
+/// The request id header: taken from the caller when sent, else generated; always echoed.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The router with its full layer stack. Its routes come from [`routes::ROUTES`] only.
+///
+/// Layers, outermost first: sensitive headers hidden, request id set (from `X-Request-Id`
+/// or a new UUID) and echoed, a span per request carrying that id (so every log line of
+/// the request does), HTTP metrics; then, on the batch routes only, body limit, bearer
+/// token and load shedding.
 pub fn router(state: AppState) -> Router {
     let tokens = BearerTokens::new(&state.config.api_tokens);
-    let batch_routes = Router::new()
-        .route("/export", post(batch::export))
-        .route("/remove", post(batch::remove))
-        .route("/sync", post(batch::sync))
-        .layer(middleware::from_fn_with_state(state.clone(), shed_load))
-        .layer(middleware::from_fn_with_state(tokens, auth::require_bearer))
-        .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));
+    // `route_layer`: an unknown path must answer 404, not 401 or 503.
+    let batch_routes = routes::router_for(Access::Batch)
+        .route_layer(middleware::from_fn_with_state(state.clone(), shed_load))
+        .route_layer(middleware::from_fn_with_state(tokens, auth::require_bearer))
+        .route_layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));
 
-    Router::new()
+    routes::router_for(Access::Open)
         .merge(batch_routes)
-        .route("/healthz", get(health::healthz))
-        .route(
-            "/readyz",
-            get(health::readyz).with_state(state.readiness.clone()),
-        )
         .with_state(state)
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let id = request
-                    .headers()
-                    .get(&REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-            }),
-        )
+        .layer(middleware::from_fn(metrics::track))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
+}
+
+/// The span every line of a request is written in: its id, method and matched route.
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        route = %route,
+    )
 }
 
 /// Load shedding: beyond `MAX_CONCURRENT_EXPORTS` batch requests, answer 503 at once rather

@@ -1,0 +1,45 @@
+//! Telemetry for the process: one tracing subscriber (JSON lines by default, text for people)
+//! and one Prometheus recorder.
+
+pub mod json;
+pub mod metrics;
+
+use tracing::Subscriber;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::JsonFields;
+
+use crate::config::LogFormat;
+
+/// Installs the subscriber on stderr; the level comes from `RUST_LOG` (default `info`).
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing::subscriber::set_global_default(subscriber(format, filter, std::io::stderr));
+}
+
+/// The subscriber `init` installs, writing to `writer`; tests capture its lines with it.
+///
+/// In JSON, the fields of every enclosing span are flattened into each line, so a line
+/// written deep inside a request (a Darktrace retry, the batch summary) carries the
+/// request's `request_id` at the top level, where a log query can find it.
+pub fn subscriber<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match format {
+        LogFormat::Json => Box::new(
+            builder
+                .fmt_fields(JsonFields::new())
+                .event_format(json::FlatJson)
+                .finish(),
+        ),
+        LogFormat::Text => Box::new(builder.finish()),
+    }
+}
