@@ -4,13 +4,14 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::darktrace::CallTally;
+use crate::http::intake::Deadline;
 use crate::http::problem::Problem;
-use crate::http::{AppState, request, request_deadline};
+use crate::http::{AppState, request};
 use crate::outcome::Report;
 
 /// The body, or the reason it could not be read (too large, cut off).
@@ -30,6 +31,7 @@ fn body_bytes(body: Result<Bytes, BytesRejection>, state: &AppState) -> Result<B
 #[tracing::instrument(name = "export", skip_all)]
 pub async fn export(
     State(state): State<AppState>,
+    Extension(Deadline(deadline)): Extension<Deadline>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -42,12 +44,7 @@ pub async fn export(
     let tally = CallTally::default();
     let report = state
         .exporter
-        .export(
-            batch.items,
-            &settings,
-            request_deadline(&state.config),
-            &tally,
-        )
+        .export(batch.items, &settings, deadline, &tally)
         .await;
     log_summary("export", &report, &tally, started);
     Ok(report_response(&report))

@@ -2,7 +2,9 @@
 
 pub mod auth;
 pub mod batch;
+pub mod fallback;
 pub mod health;
+pub mod intake;
 pub mod problem;
 pub mod request;
 
@@ -15,6 +17,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::Semaphore;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
@@ -38,10 +41,18 @@ pub struct AppState {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The router with its full layer stack.
+///
+/// Batch routes (those that reach Darktrace) go in `batch_routes`; each request there passes,
+/// in order: the bearer check (401), load shedding (503), then the content type (415) and
+/// body intake within size and deadline (413, 408), before its handler runs.
 pub fn router(state: AppState) -> Router {
     let tokens = BearerTokens::new(&state.config.api_tokens);
     let batch_routes = Router::new()
         .route("/export", post(batch::export))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            intake::take_in_body,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), shed_load))
         .layer(middleware::from_fn_with_state(tokens, auth::require_bearer))
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));
@@ -54,6 +65,8 @@ pub fn router(state: AppState) -> Router {
             get(health::readyz).with_state(state.readiness.clone()),
         )
         .with_state(state)
+        .layer(CatchPanicLayer::custom(fallback::panic_response))
+        .layer(middleware::from_fn(fallback::problem_for_bare_errors))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let id = request

@@ -1,0 +1,110 @@
+//! Answers the service did not write itself become problem documents too.
+//!
+//! axum answers unknown routes (404), wrong methods (405) and its extractors' rejections
+//! with empty or plain-text bodies; a panic would drop the connection. Clients of this
+//! service parse `application/problem+json` for every refusal, so those answers are
+//! rewritten here, in one place, whatever route a later change adds.
+
+use std::any::Any;
+
+use axum::body::to_bytes;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::http::problem::Problem;
+
+/// The most of a plain-text rejection kept as a problem's detail.
+const DETAIL_BYTES: usize = 512;
+
+/// Middleware: rewrites a 4xx or 5xx answer that is not JSON into a problem document.
+/// 5xx details stay generic; the original text is logged instead.
+pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = shorten(request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = to_bytes(body, DETAIL_BYTES * 4)
+        .await
+        .map(|b| shorten(String::from_utf8_lossy(&b).trim()))
+        .unwrap_or_default();
+    let allow = parts.headers.get(header::ALLOW).cloned();
+    let problem = match status {
+        StatusCode::NOT_FOUND => Problem::not_found(format!(
+            "there is no route {path}; see GET /openapi.yaml for the routes"
+        )),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allowed = allow
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            Problem::method_not_allowed(format!(
+                "{method} is not allowed on {path}; allowed: {allowed}"
+            ))
+        }
+        s if s.is_server_error() => {
+            tracing::error!(status = s.as_u16(), detail = %text, "request failed");
+            Problem::internal_with_status(s)
+        }
+        s if text.is_empty() => Problem::from_status(s, "the request was refused"),
+        s => Problem::from_status(s, text),
+    };
+    let mut rewritten = problem.into_response();
+    if let Some(allow) = allow {
+        rewritten.headers_mut().insert(header::ALLOW, allow);
+    }
+    rewritten
+}
+
+/// The answer to a panic in a handler: a generic 500; the panic's text is not sent.
+pub fn panic_response(_payload: Box<dyn Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    Problem::internal().into_response()
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"))
+}
+
+/// At most [`DETAIL_BYTES`] of `text`, cut at a character boundary.
+fn shorten(text: &str) -> String {
+    if text.len() <= DETAIL_BYTES {
+        return text.to_owned();
+    }
+    let mut end = DETAIL_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_details_are_cut_at_a_character_boundary() {
+        let text = "é".repeat(DETAIL_BYTES);
+        let short = shorten(&text);
+        assert!(short.len() <= DETAIL_BYTES + '…'.len_utf8());
+        assert!(short.ends_with('…'));
+        assert_eq!(shorten("short"), "short");
+    }
+}
