@@ -263,7 +263,7 @@ impl DarktraceClient {
             .http
             .request(method.clone(), url)
             .header("DTAPI-Token", sensitive(self.public_token.expose_secret()))
-            .header("DTAPI-Date", date)
+            .header("DTAPI-Date", sensitive(&date))
             .header("DTAPI-Signature", sensitive(&signature));
         if *method == Method::POST {
             request = request
@@ -289,6 +289,7 @@ impl DarktraceClient {
     }
 }
 
+/// A header value marked sensitive, so HTTP-level traces print it as redacted.
 fn sensitive(value: &str) -> HeaderValue {
     let mut header = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
     header.set_sensitive(true);
