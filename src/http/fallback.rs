@@ -38,16 +38,10 @@ pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
         StatusCode::NOT_FOUND => Problem::not_found(format!(
             "there is no route {path}; see GET /openapi.yaml for the routes"
         )),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            let allowed = allow
-                .as_ref()
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            Problem::method_not_allowed(format!(
-                "{method} is not allowed on {path}; allowed: {allowed}"
-            ))
-        }
+        // axum adds the Allow header after this layer has run, so it is named, not copied.
+        StatusCode::METHOD_NOT_ALLOWED => Problem::method_not_allowed(format!(
+            "{method} is not allowed on {path}; the Allow header lists the methods that are"
+        )),
         s if s.is_server_error() => {
             tracing::error!(status = s.as_u16(), detail = %text, "request failed");
             Problem::internal_with_status(s)
@@ -98,6 +92,69 @@ fn shorten(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    async fn answer(path: &str) -> (StatusCode, String, String) {
+        let app = Router::new()
+            .route(
+                "/leaky",
+                get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "db password hunter2") }),
+            )
+            .route(
+                "/rejected",
+                get(|| async { (StatusCode::BAD_REQUEST, "Failed to parse the query") }),
+            )
+            .route("/panics", get(panics))
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(axum::middleware::from_fn(problem_for_bare_errors));
+        let response = app
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let content_type = response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = to_bytes(response.into_body(), 4096).await.unwrap();
+        (
+            status,
+            content_type,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    }
+
+    async fn panics() -> &'static str {
+        panic!("secret-in-panic")
+    }
+
+    #[tokio::test]
+    async fn a_5xx_never_carries_its_internal_text() {
+        let (status, content_type, body) = answer("/leaky").await;
+        assert_eq!(status, 500);
+        assert_eq!(content_type, "application/problem+json");
+        assert!(!body.contains("hunter2"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_generic_500_problem() {
+        let (status, content_type, body) = answer("/panics").await;
+        assert_eq!(status, 500);
+        assert_eq!(content_type, "application/problem+json");
+        assert!(!body.contains("secret-in-panic"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_plain_text_rejection_becomes_a_problem_with_its_text() {
+        let (status, content_type, body) = answer("/rejected").await;
+        assert_eq!(status, 400);
+        assert_eq!(content_type, "application/problem+json");
+        assert!(body.contains("Failed to parse the query"), "{body}");
+    }
 
     #[test]
     fn long_details_are_cut_at_a_character_boundary() {

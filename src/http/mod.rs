@@ -15,7 +15,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -41,21 +41,10 @@ pub struct AppState {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The router with its full layer stack.
-///
-/// Batch routes (those that reach Darktrace) go in `batch_routes`; each request there passes,
-/// in order: the bearer check (401), load shedding (503), then the content type (415) and
-/// body intake within size and deadline (413, 408), before its handler runs.
 pub fn router(state: AppState) -> Router {
     let tokens = BearerTokens::new(&state.config.api_tokens);
-    let batch_routes = Router::new()
-        .route("/export", post(batch::export))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            intake::take_in_body,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), shed_load))
-        .layer(middleware::from_fn_with_state(tokens, auth::require_bearer))
-        .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));
+    let batch_routes =
+        Router::new().route("/export", guarded(post(batch::export), &state, &tokens));
 
     Router::new()
         .merge(batch_routes)
@@ -80,6 +69,30 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
+}
+
+/// Wraps a batch route (one that reaches Darktrace). Each request passes, in order: the
+/// bearer check (401), load shedding (503), then the content type (415) and body intake
+/// within size and deadline (413, 408), before its handler runs.
+///
+/// The layers go on the method's route only (`route_layer`), so a wrong method still gets
+/// 405 and an unknown path 404, not 401 or 415.
+pub fn guarded(
+    route: MethodRouter<AppState>,
+    state: &AppState,
+    tokens: &BearerTokens,
+) -> MethodRouter<AppState> {
+    route
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            intake::take_in_body,
+        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), shed_load))
+        .route_layer(middleware::from_fn_with_state(
+            tokens.clone(),
+            auth::require_bearer,
+        ))
+        .route_layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
 }
 
 /// Load shedding: beyond `MAX_CONCURRENT_EXPORTS` batch requests, answer 503 at once rather
