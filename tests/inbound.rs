@@ -166,6 +166,21 @@ async fn a_body_over_max_body_bytes_is_413_and_nothing_is_sent() {
 }
 
 #[tokio::test]
+async fn a_body_under_max_body_bytes_is_read_whatever_its_size() {
+    let sim = simulator().await;
+    let mut config = config_for(&sim);
+    config.limits.max_body_bytes = 8 * 1024 * 1024;
+    let app = spawn_with(sim, config).await;
+    // Past axum's own 2 MB default, which must not apply in MAX_BODY_BYTES's place.
+    let mut body = serde_json::to_vec(&fqdns(2)).unwrap();
+    body.splice(1..1, std::iter::repeat_n(b' ', 3 * 1024 * 1024));
+    let response = post_raw(&app, "/export", Some("application/json"), body).await;
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    assert_accounts_for_every_item(&report, 2);
+}
+
+#[tokio::test]
 async fn a_chunked_body_over_max_body_bytes_is_413() {
     let sim = simulator().await;
     let mut config = config_for(&sim);
