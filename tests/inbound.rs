@@ -307,7 +307,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405_as_problems() {
 async fn beyond_max_concurrent_exports_requests_get_503_with_retry_after_at_once() {
     let sim = simulator().await;
     sim.set_faults(Faults {
-        latency: Duration::from_millis(1500),
+        latency: Duration::from_secs(3),
         ..Faults::default()
     });
     let mut config = config_for(&sim);
@@ -348,7 +348,7 @@ async fn beyond_max_concurrent_exports_requests_get_503_with_retry_after_at_once
 async fn six_parallel_exports_over_a_limit_of_two_complete_or_are_shed() {
     let sim = simulator().await;
     sim.set_faults(Faults {
-        latency: Duration::from_millis(500),
+        latency: Duration::from_secs(2),
         ..Faults::default()
     });
     let mut config = config_for(&sim);
