@@ -33,7 +33,10 @@ pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
         .await
         .map(|b| shorten(String::from_utf8_lossy(&b).trim()))
         .unwrap_or_default();
-    let allow = parts.headers.get(header::ALLOW).cloned();
+    let kept: Vec<_> = [header::ALLOW, header::RETRY_AFTER]
+        .into_iter()
+        .filter_map(|name| Some((name.clone(), parts.headers.get(&name)?.clone())))
+        .collect();
     let problem = match status {
         StatusCode::NOT_FOUND => Problem::not_found(format!(
             "there is no route {path}; see GET /openapi.yaml for the routes"
@@ -50,8 +53,8 @@ pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
         s => Problem::from_status(s, text),
     };
     let mut rewritten = problem.into_response();
-    if let Some(allow) = allow {
-        rewritten.headers_mut().insert(header::ALLOW, allow);
+    for (name, value) in kept {
+        rewritten.headers_mut().insert(name, value);
     }
     rewritten
 }
@@ -99,6 +102,12 @@ mod tests {
     use tower_http::catch_panic::CatchPanicLayer;
 
     async fn answer(path: &str) -> (StatusCode, String, String) {
+        let (status, headers, body) = answer_with_headers(path).await;
+        let content_type = headers[header::CONTENT_TYPE].to_str().unwrap().to_owned();
+        (status, content_type, body)
+    }
+
+    async fn answer_with_headers(path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
         let app = Router::new()
             .route(
                 "/leaky",
@@ -109,6 +118,16 @@ mod tests {
                 get(|| async { (StatusCode::BAD_REQUEST, "Failed to parse the query") }),
             )
             .route("/panics", get(panics))
+            .route(
+                "/busy",
+                get(|| async {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(header::RETRY_AFTER, "7")],
+                        "queue full at worker 3",
+                    )
+                }),
+            )
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(axum::middleware::from_fn(problem_for_bare_errors));
         let response = app
@@ -116,16 +135,18 @@ mod tests {
             .await
             .unwrap();
         let status = response.status();
-        let content_type = response.headers()[header::CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .to_owned();
+        let headers = response.headers().clone();
         let body = to_bytes(response.into_body(), 4096).await.unwrap();
-        (
-            status,
-            content_type,
-            String::from_utf8(body.to_vec()).unwrap(),
-        )
+        (status, headers, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_rewritten_answer_keeps_its_retry_after() {
+        let (status, headers, body) = answer_with_headers("/busy").await;
+        assert_eq!(status, 503);
+        assert_eq!(headers[header::RETRY_AFTER], "7");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        assert!(!body.contains("worker 3"), "{body}");
     }
 
     async fn panics() -> &'static str {
