@@ -43,6 +43,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The router with its full layer stack.
 pub fn router(state: AppState) -> Router {
     let tokens = BearerTokens::new(&state.config.api_tokens);
+    // Every route that reaches Darktrace goes here, wrapped by `guarded`.
     let batch_routes =
         Router::new().route("/export", guarded(post(batch::export), &state, &tokens));
 
@@ -112,6 +113,8 @@ async fn shed_load(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// How long the handler may take before items not yet confirmed are reported `deadline`.
+/// Handlers of guarded routes take the [`intake::Deadline`] extension instead, which was
+/// fixed when the request arrived.
 pub fn request_deadline(config: &Config) -> tokio::time::Instant {
     tokio::time::Instant::now() + config.limits.request_timeout
 }
