@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
 
 /// Exports ThreatQ FQDN and IP indicators to Darktrace's Watched Domains (`/intelfeed`).
 #[derive(Debug, Parser)]
@@ -38,7 +39,8 @@ pub enum Command {
     },
 }
 
-/// The service's settings (SPEC §2). Secrets are read here and never printed back.
+/// The service's settings (SPEC §2). Secrets are read here and never printed back: they are
+/// held as [`SecretString`] from the start, so even `Debug` of these arguments redacts them.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Settings")]
 pub struct ServeArgs {
@@ -50,14 +52,14 @@ pub struct ServeArgs {
     #[arg(long, env = "DARKTRACE_HOST")]
     pub darktrace_host: Option<String>,
     /// Darktrace API public token.
-    #[arg(long, env = "DARKTRACE_PUBLIC_TOKEN", hide_env_values = true)]
-    pub darktrace_public_token: Option<String>,
+    #[arg(long, env = "DARKTRACE_PUBLIC_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub darktrace_public_token: Option<SecretString>,
     /// File holding the Darktrace API public token.
     #[arg(long, env = "DARKTRACE_PUBLIC_TOKEN_FILE")]
     pub darktrace_public_token_file: Option<PathBuf>,
     /// Darktrace API private token (the signing key).
-    #[arg(long, env = "DARKTRACE_PRIVATE_TOKEN", hide_env_values = true)]
-    pub darktrace_private_token: Option<String>,
+    #[arg(long, env = "DARKTRACE_PRIVATE_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub darktrace_private_token: Option<SecretString>,
     /// File holding the Darktrace API private token.
     #[arg(long, env = "DARKTRACE_PRIVATE_TOKEN_FILE")]
     pub darktrace_private_token_file: Option<PathBuf>,
@@ -80,8 +82,8 @@ pub struct ServeArgs {
     #[arg(long, env = "LISTEN_ADDR")]
     pub listen_addr: Option<String>,
     /// Comma-separated bearer tokens accepted on /export, /remove and /sync.
-    #[arg(long, env = "API_TOKENS", hide_env_values = true)]
-    pub api_tokens: Option<String>,
+    #[arg(long, env = "API_TOKENS", hide_env_values = true, value_parser = secret)]
+    pub api_tokens: Option<SecretString>,
     /// File of bearer tokens, one per line.
     #[arg(long, env = "API_TOKENS_FILE")]
     pub api_tokens_file: Option<PathBuf>,
@@ -142,4 +144,33 @@ pub struct ServeArgs {
     /// Log format: json or text.
     #[arg(long, env = "LOG_FORMAT", default_value = "json")]
     pub log_format: String,
+}
+
+/// Wraps a secret flag or variable as soon as it is read.
+fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_the_arguments_shows_no_secret() {
+        let cli = Cli::try_parse_from([
+            "darktrace-export",
+            "--darktrace-public-token",
+            "public-abc-123",
+            "--darktrace-private-token",
+            "private-def-456",
+            "--api-tokens",
+            "api-ghi-789",
+        ])
+        .unwrap();
+        let text = format!("{cli:?}");
+        for secret in ["public-abc-123", "private-def-456", "api-ghi-789"] {
+            assert!(!text.contains(secret), "{secret} shows in {text}");
+        }
+        assert!(text.contains("REDACTED"), "{text}");
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use reqwest::Url;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::cli::ServeArgs;
 use crate::darktrace::proxy::{ProxyEnv, ProxyRoute};
@@ -197,12 +197,16 @@ impl Config {
         };
         let public_token = secret_setting(
             "DARKTRACE_PUBLIC_TOKEN",
-            args.darktrace_public_token.as_deref(),
+            args.darktrace_public_token
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
             args.darktrace_public_token_file.as_deref(),
         )?;
         let private_token = secret_setting(
             "DARKTRACE_PRIVATE_TOKEN",
-            args.darktrace_private_token.as_deref(),
+            args.darktrace_private_token
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
             args.darktrace_private_token_file.as_deref(),
         )?;
         let ca_pem = match &args.darktrace_ca_file {
@@ -319,8 +323,8 @@ impl Config {
 
         let mut api_tokens: Vec<SecretString> = args
             .api_tokens
-            .as_deref()
-            .map(split_list)
+            .as_ref()
+            .map(|t| split_list(t.expose_secret()))
             .into_iter()
             .flatten()
             .map(|t| SecretString::from(t.to_owned()))

@@ -2,6 +2,7 @@
 //! be tried with nothing else at hand.
 
 use rand::distributions::{Alphanumeric, DistString};
+use secrecy::SecretString;
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
@@ -22,8 +23,8 @@ pub async fn start_simulator(args: &mut ServeArgs) -> std::io::Result<Simulator>
         Faults::default(),
     )?;
     args.darktrace_host = Some(sim.url());
-    args.darktrace_public_token = Some(public);
-    args.darktrace_private_token = Some(private);
+    args.darktrace_public_token = Some(SecretString::from(public));
+    args.darktrace_private_token = Some(SecretString::from(private));
     args.darktrace_public_token_file = None;
     args.darktrace_private_token_file = None;
     // The simulator is on loopback in this process: a corporate proxy cannot reach it.

@@ -6,9 +6,10 @@
 //! an object never fails the batch: it becomes [`Item::NotAnObject`].
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 /// A string borrowed from the body when it has no escapes, owned otherwise.
@@ -327,7 +328,8 @@ impl<'de> Deserialize<'de> for IdField {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct BodyOverrides {
     pub source: Option<String>,
-    pub days_to_expiration: Option<u32>,
+    /// Signed, so a negative number is refused as out of range (400), not as a shape (422).
+    pub days_to_expiration: Option<i64>,
     pub description: Option<String>,
     pub dry_run: Option<bool>,
     pub force: Option<bool>,
@@ -343,13 +345,35 @@ pub struct Batch<'a> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for Batch<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(BatchVisitor)
+        let counted = Cell::new(0);
+        BatchSeed {
+            max_items: usize::MAX,
+            counted: &counted,
+        }
+        .deserialize(deserializer)
     }
 }
 
-struct BatchVisitor;
+/// Reads a batch keeping at most `max_items` of its items. Items past that are read only
+/// to check the JSON and count them, never built, so an oversized batch costs no memory
+/// before it is refused. `counted` receives the number of items the batch holds.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSeed<'c> {
+    pub max_items: usize,
+    pub counted: &'c Cell<usize>,
+}
 
-impl<'de> Visitor<'de> for BatchVisitor {
+impl<'de, 'c> DeserializeSeed<'de> for BatchSeed<'c> {
+    type Value = Batch<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(BatchVisitor(self))
+    }
+}
+
+struct BatchVisitor<'c>(BatchSeed<'c>);
+
+impl<'de, 'c> Visitor<'de> for BatchVisitor<'c> {
     type Value = Batch<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -358,13 +382,9 @@ impl<'de> Visitor<'de> for BatchVisitor {
         )
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         Ok(Batch {
-            items,
+            items: ItemsVisitor(self.0).visit_seq(seq)?,
             overrides: BodyOverrides::default(),
         })
     }
@@ -375,8 +395,8 @@ impl<'de> Visitor<'de> for BatchVisitor {
         let mut overrides = BodyOverrides::default();
         while let Some(key) = map.next_key::<Text<'de>>()? {
             match key.0.as_ref() {
-                "data" => data = Some(map.next_value()?),
-                "indicators" => indicators = Some(map.next_value()?),
+                "data" => data = Some(map.next_value_seed(ItemsVisitor(self.0))?),
+                "indicators" => indicators = Some(map.next_value_seed(ItemsVisitor(self.0))?),
                 "source" => overrides.source = map.next_value()?,
                 "days_to_expiration" => overrides.days_to_expiration = map.next_value()?,
                 "description" => overrides.description = map.next_value()?,
@@ -401,6 +421,45 @@ impl<'de> Visitor<'de> for BatchVisitor {
                 "expected an array of indicators, or an object with \"data\" or \"indicators\"",
             )),
         }
+    }
+}
+
+/// The list of items, kept up to the seed's `max_items` and counted to its end.
+struct ItemsVisitor<'c>(BatchSeed<'c>);
+
+impl<'de, 'c> DeserializeSeed<'de> for ItemsVisitor<'c> {
+    type Value = Vec<Item<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, 'c> Visitor<'de> for ItemsVisitor<'c> {
+    type Value = Vec<Item<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of indicators")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        let mut total = 0usize;
+        // Each element consumes input, so the loop ends with the body.
+        loop {
+            let more = if total < self.0.max_items {
+                seq.next_element::<Item<'de>>()?
+                    .map(|item| items.push(item))
+            } else {
+                seq.next_element::<IgnoredAny>()?.map(drop)
+            };
+            if more.is_none() {
+                break;
+            }
+            total += 1;
+        }
+        self.0.counted.set(total);
+        Ok(items)
     }
 }
 

@@ -281,7 +281,7 @@ impl DarktraceClient {
             .http
             .request(method.clone(), url)
             .header("DTAPI-Token", sensitive(self.public_token.expose_secret()))
-            .header("DTAPI-Date", date)
+            .header("DTAPI-Date", sensitive(&date))
             .header("DTAPI-Signature", sensitive(&signature));
         if *method == Method::POST {
             request = request
@@ -325,6 +325,7 @@ pub fn wait_before_retry(backoff: &Backoff, retry: u32, retry_after: Option<Dura
     retry_after.unwrap_or_else(|| backoff.delay(retry))
 }
 
+/// A header value marked sensitive, so HTTP-level traces print it as redacted.
 fn sensitive(value: &str) -> HeaderValue {
     let mut header = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
     header.set_sensitive(true);

@@ -4,14 +4,15 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::darktrace::CallTally;
 use crate::export::RequestSettings;
+use crate::http::intake::Deadline;
 use crate::http::problem::Problem;
-use crate::http::{AppState, request, request_deadline};
+use crate::http::{AppState, request};
 use crate::outcome::{Outcome, Report};
 use crate::threatq::Batch;
 
@@ -32,6 +33,7 @@ fn body_bytes(body: Result<Bytes, BytesRejection>, state: &AppState) -> Result<B
 #[tracing::instrument(name = "export", skip_all)]
 pub async fn export(
     State(state): State<AppState>,
+    Extension(Deadline(deadline)): Extension<Deadline>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -39,17 +41,11 @@ pub async fn export(
     let started = Instant::now();
     request::check_content_type(&headers)?;
     let body = body_bytes(body, &state)?;
-    let batch = request::parse_batch(&body, state.config.limits.objects_per_run)?;
-    let settings = request::settings(&state.config, &batch.overrides, query.as_deref())?;
+    let (batch, settings) = read_batch(&state, query.as_deref(), &body)?;
     let tally = CallTally::default();
     let report = state
         .exporter
-        .export(
-            batch.items,
-            &settings,
-            request_deadline(&state.config),
-            &tally,
-        )
+        .export(batch.items, &settings, deadline, &tally)
         .await;
     log_summary("export", &report, &tally, started);
     Ok(report_response(&report))
@@ -70,6 +66,7 @@ fn read_batch<'b>(
 #[tracing::instrument(name = "remove", skip_all)]
 pub async fn remove(
     State(state): State<AppState>,
+    Extension(Deadline(deadline)): Extension<Deadline>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -81,12 +78,7 @@ pub async fn remove(
     let tally = CallTally::default();
     let report = state
         .exporter
-        .remove(
-            batch.items,
-            &settings,
-            request_deadline(&state.config),
-            &tally,
-        )
+        .remove(batch.items, &settings, deadline, &tally)
         .await;
     log_summary("remove", &report, &tally, started);
     Ok(report_response(&report))
@@ -97,6 +89,7 @@ pub async fn remove(
 #[tracing::instrument(name = "sync", skip_all)]
 pub async fn sync(
     State(state): State<AppState>,
+    Extension(Deadline(deadline)): Extension<Deadline>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -112,7 +105,7 @@ pub async fn sync(
             batch.items,
             &settings,
             state.config.limits.sync_max_removals,
-            request_deadline(&state.config),
+            deadline,
             &tally,
         )
         .await;

@@ -3,7 +3,9 @@
 pub mod auth;
 pub mod batch;
 pub mod docs;
+pub mod fallback;
 pub mod health;
+pub mod intake;
 pub mod metrics;
 pub mod problem;
 pub mod request;
@@ -16,7 +18,9 @@ use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
 use axum::http::{HeaderName, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use tokio::sync::Semaphore;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
@@ -51,19 +55,17 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 ///
 /// Layers, outermost first: sensitive headers hidden, request id set (from `X-Request-Id`
 /// or a new UUID) and echoed, a span per request carrying that id (so every log line of
-/// the request does), HTTP metrics; then, on the batch routes only, body limit, bearer
-/// token and load shedding.
+/// the request does), HTTP metrics, problem+json for framework errors, panics caught; then,
+/// on the batch routes only, body limit, bearer token, load shedding and body intake.
 pub fn router(state: AppState) -> Router {
     let tokens = BearerTokens::new(&state.config.api_tokens);
-    // `route_layer`: an unknown path must answer 404, not 401 or 503.
-    let batch_routes = routes::router_for(Access::Batch)
-        .route_layer(middleware::from_fn_with_state(state.clone(), shed_load))
-        .route_layer(middleware::from_fn_with_state(tokens, auth::require_bearer))
-        .route_layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));
+    let batch_routes = routes::router_for(Access::Batch, |route| guarded(route, &state, &tokens));
 
-    routes::router_for(Access::Open)
+    routes::router_for(Access::Open, |route| route)
         .merge(batch_routes)
         .with_state(state)
+        .layer(CatchPanicLayer::custom(fallback::panic_response))
+        .layer(middleware::from_fn(fallback::problem_for_bare_errors))
         .layer(middleware::from_fn(metrics::track))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -92,6 +94,27 @@ fn request_span(request: &Request) -> tracing::Span {
     )
 }
 
+/// Wraps a batch route (one that reaches Darktrace). Each request passes, in order: the
+/// body limit, the bearer check (401), load shedding (503), then the content type (415) and
+/// body intake within size and deadline (413, 408), before its handler runs.
+fn guarded(
+    route: MethodRouter<AppState>,
+    state: &AppState,
+    tokens: &BearerTokens,
+) -> MethodRouter<AppState> {
+    route
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            intake::take_in_body,
+        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), shed_load))
+        .route_layer(middleware::from_fn_with_state(
+            tokens.clone(),
+            auth::require_bearer,
+        ))
+        .route_layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
+}
+
 /// Load shedding: beyond `MAX_CONCURRENT_EXPORTS` batch requests, answer 503 at once rather
 /// than queue without bound; once shutdown has begun, take no new batch.
 async fn shed_load(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -109,6 +132,8 @@ async fn shed_load(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// How long the handler may take before items not yet confirmed are reported `deadline`.
+/// Handlers of guarded routes take the [`intake::Deadline`] extension instead, which was
+/// fixed when the request arrived.
 pub fn request_deadline(config: &Config) -> tokio::time::Instant {
     tokio::time::Instant::now() + config.limits.request_timeout
 }

@@ -119,6 +119,47 @@ impl Problem {
         }
     }
 
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::NOT_FOUND, "not-found", "No such route", detail)
+    }
+
+    pub fn method_not_allowed(detail: impl Into<String>) -> Self {
+        Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed on this route",
+            detail,
+        )
+    }
+
+    /// The body did not arrive before the request's deadline.
+    pub fn body_timeout(detail: impl Into<String>) -> Self {
+        Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-timeout",
+            "Request body too slow",
+            detail,
+        )
+    }
+
+    /// A 4xx the service did not describe itself (an extractor's rejection, say).
+    pub fn from_status(status: StatusCode, detail: impl Into<String>) -> Self {
+        Problem::new(
+            status,
+            &format!("http-{}", status.as_u16()),
+            status.canonical_reason().unwrap_or("Request refused"),
+            detail,
+        )
+    }
+
+    /// A 5xx with the generic detail of [`Problem::internal`].
+    pub fn internal_with_status(status: StatusCode) -> Self {
+        Problem {
+            status: status.as_u16(),
+            ..Problem::internal()
+        }
+    }
+
     /// An unexpected failure: the cause is logged, never sent.
     pub fn internal() -> Self {
         Problem::new(

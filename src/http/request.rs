@@ -1,15 +1,18 @@
 //! Reading a batch request: content type, body size, JSON shape, batch size and overrides,
 //! each refusal a [`Problem`] that says what to fix.
 
+use std::cell::Cell;
+
 use axum::http::{HeaderMap, header};
 use chrono::Utc;
+use serde::de::DeserializeSeed;
 
 use crate::config::{
     Config, MAX_DAYS_TO_EXPIRATION, check_description, check_source_name, parse_bool,
 };
 use crate::export::{RequestSettings, expiry_after};
 use crate::http::problem::Problem;
-use crate::threatq::{Batch, BodyOverrides};
+use crate::threatq::{Batch, BatchSeed, BodyOverrides};
 
 /// Query parameters a batch request understands; any other is refused, so a typo such as
 /// `dryrun=true` can never turn into a real export.
@@ -52,13 +55,23 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
 /// 413 when it holds more items than `OBJECTS_PER_RUN`.
 pub fn parse_batch<'a>(body: &'a [u8], objects_per_run: usize) -> Result<Batch<'a>, Problem> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let batch: Batch<'a> = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|e| json_problem(e.inner(), &e.path().to_string()))?;
+    let counted = Cell::new(0);
+    let seed = BatchSeed {
+        max_items: objects_per_run,
+        counted: &counted,
+    };
+    let mut track = serde_path_to_error::Track::new();
+    let batch = seed
+        .deserialize(serde_path_to_error::Deserializer::new(
+            &mut deserializer,
+            &mut track,
+        ))
+        .map_err(|e| json_problem(&e, &track.path().to_string()))?;
     deserializer.end().map_err(|e| json_problem(&e, "."))?;
-    if batch.items.len() > objects_per_run {
+    if counted.get() > objects_per_run {
         return Err(Problem::too_large(format!(
             "batch has {} indicators; OBJECTS_PER_RUN is {objects_per_run}",
-            batch.items.len()
+            counted.get()
         )));
     }
     Ok(batch)
@@ -134,14 +147,17 @@ pub fn settings(
         }
         None => config.defaults.source.clone(),
     };
-    let days = merged
-        .days_to_expiration
-        .unwrap_or(config.defaults.days_to_expiration);
-    if days > MAX_DAYS_TO_EXPIRATION {
-        return Err(Problem::bad_parameter(format!(
-            "days_to_expiration {days} is out of range; give 0 to {MAX_DAYS_TO_EXPIRATION}"
-        )));
-    }
+    let days = match merged.days_to_expiration {
+        Some(days) => u32::try_from(days)
+            .ok()
+            .filter(|d| *d <= MAX_DAYS_TO_EXPIRATION)
+            .ok_or_else(|| {
+                Problem::bad_parameter(format!(
+                    "days_to_expiration {days} is out of range; give 0 to {MAX_DAYS_TO_EXPIRATION}"
+                ))
+            })?,
+        None => config.defaults.days_to_expiration,
+    };
     let description = match merged.description.as_deref() {
         Some(d) => Some(
             check_description(d).map_err(|p| Problem::bad_parameter(format!("description {p}")))?,
@@ -178,6 +194,27 @@ mod tests {
         let p = parse_batch(b"[1,2,3]", 2).unwrap_err();
         assert_eq!(p.status, 413);
         assert_eq!(p.detail, "batch has 3 indicators; OBJECTS_PER_RUN is 2");
+    }
+
+    #[test]
+    fn an_oversized_batch_is_counted_exactly_in_every_form() {
+        let items = ["{\"value\": \"a.example\"}"; 7].join(",");
+        for body in [
+            format!("[{items}]"),
+            format!("{{\"data\": [{items}], \"total\": 7}}"),
+            format!("{{\"indicators\": [{items}]}}"),
+        ] {
+            let p = parse_batch(body.as_bytes(), 3).unwrap_err();
+            assert_eq!(p.status, 413, "{body}");
+            assert_eq!(p.detail, "batch has 7 indicators; OBJECTS_PER_RUN is 3");
+        }
+        assert_eq!(parse_batch(b"[1,2,3]", 3).unwrap().items.len(), 3);
+    }
+
+    #[test]
+    fn bad_json_past_the_item_limit_is_still_400() {
+        let p = parse_batch(b"[1,2,3,{]", 2).unwrap_err();
+        assert_eq!(p.status, 400, "{}", p.detail);
     }
 
     #[test]
@@ -219,5 +256,16 @@ mod tests {
                 .status,
             400
         );
+        for days in ["-1", "3651"] {
+            let p =
+                settings(&config, &body, Some(&format!("days_to_expiration={days}"))).unwrap_err();
+            assert_eq!(p.status, 400);
+            assert!(p.detail.contains("give 0 to 3650"), "{}", p.detail);
+        }
+        let negative = BodyOverrides {
+            days_to_expiration: Some(-5),
+            ..BodyOverrides::default()
+        };
+        assert_eq!(settings(&config, &negative, None).unwrap_err().status, 400);
     }
 }

@@ -52,13 +52,20 @@ pub const ROUTES: &[Route] = &[
 /// (with its [`Endpoint`]) and the tests then check it like the others.
 pub const NOT_YET_SERVED: &[(&str, &str)] = &[];
 
-/// The routes of the table behind `access`, and nothing else.
-pub fn router_for(access: Access) -> Router<AppState> {
+/// The routes of the table behind `access`, each wrapped by `wrap`, and nothing else.
+///
+/// Layers go on each method router (`MethodRouter::route_layer`), not on the whole
+/// `Router`: that way a wrong method still gets 405 and an unknown path 404, never the
+/// answer of a layer meant for the route (401, 415).
+pub fn router_for(
+    access: Access,
+    wrap: impl Fn(MethodRouter<AppState>) -> MethodRouter<AppState>,
+) -> Router<AppState> {
     ROUTES
         .iter()
         .filter(|r| r.endpoint.access() == access)
         .fold(Router::new(), |router, r| {
-            router.route(r.path, r.method_router())
+            router.route(r.path, wrap(r.method_router()))
         })
 }
 

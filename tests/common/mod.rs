@@ -1,6 +1,8 @@
 //! Test harness: the real app on a loopback port 0, against the simulator on another.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::net::SocketAddr;
 
 use darktrace_export::app::Application;
@@ -305,4 +307,72 @@ pub async fn simulate(extra: &[&str]) -> (tokio::process::Child, String) {
         .expect("the simulator prints its address");
     let url = line.rsplit(' ').next().unwrap_or_default().to_owned();
     (child, url)
+}
+
+/// An app whose shutdown the test triggers: send on `stop` to begin it; `served` resolves
+/// when the app has stopped.
+pub struct ControlledApp {
+    pub app: TestApp,
+    pub state: darktrace_export::http::AppState,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub served: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts the app with `config` against `sim`, with a shutdown the test controls.
+pub async fn spawn_controlled(sim: Simulator, config: Config) -> ControlledApp {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let app = Application::build(config, listener).unwrap();
+    let addr = app.local_addr();
+    let state = app.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    ControlledApp {
+        app: TestApp {
+            addr,
+            sim,
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        },
+        state,
+        stop,
+        served,
+    }
+}
+
+/// Checks that `response` is an RFC 9457 problem with `status`, and returns its body.
+pub async fn expect_problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["status"], status, "{problem}");
+    for field in ["type", "title", "detail"] {
+        assert!(problem[field].is_string(), "{field} missing: {problem}");
+    }
+    problem
+}
+
+/// `n` FQDN indicators `host-<i>.example`.
+pub fn fqdns(n: usize) -> Value {
+    Value::Array(
+        (0..n)
+            .map(|i| serde_json::json!({"type": "FQDN", "value": format!("host-{i}.example")}))
+            .collect(),
+    )
+}
+
+/// Polls `done` (at most ten seconds) until it holds.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("never happened: {what}");
 }

@@ -1,0 +1,617 @@
+//! Inbound safety, black-box: who may call, what a refused request is told, and how the
+//! service behaves when asked for more than it will do.
+
+mod common;
+
+use std::time::Duration;
+
+use common::process::{Service, command};
+use common::*;
+use darktrace_export::simulator::Faults;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// POSTs raw `body` to `path` with the token and `content_type`.
+async fn post_raw(
+    app: &TestApp,
+    path: &str,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut request = app.http.post(app.url(path)).bearer_auth(API_TOKEN);
+    if let Some(ct) = content_type {
+        request = request.header("content-type", ct);
+    }
+    request.body(body).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn every_configured_token_is_accepted_for_rotation() {
+    let sim = simulator().await;
+    let mut config = config_for(&sim);
+    config.api_tokens = vec!["old-token".into(), "new-token".into()];
+    let app = spawn_with(sim, config).await;
+    for token in ["old-token", "new-token"] {
+        let response = app
+            .http
+            .post(app.url("/export"))
+            .bearer_auth(token)
+            .json(&fqdns(1))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{token}");
+    }
+    let response = app
+        .http
+        .post(app.url("/export"))
+        .bearer_auth("old-token-but-longer")
+        .json(&fqdns(1))
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(response, 401).await;
+    assert!(problem["detail"].as_str().unwrap().contains("API_TOKENS"));
+}
+
+#[tokio::test]
+async fn a_refused_token_reaches_nothing_and_says_bearer() {
+    let app = spawn().await;
+    for authorization in [
+        None,
+        Some("Basic dGVzdA=="),
+        Some("Bearer "),
+        Some("Bearer x"),
+    ] {
+        let mut request = app.http.post(app.url("/export")).json(&fqdns(1));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        expect_problem(response, 401).await;
+    }
+    assert!(app.sim.calls().is_empty());
+}
+
+#[tokio::test]
+async fn open_endpoints_never_ask_for_a_token() {
+    let app = spawn().await;
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.yaml"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_ne!(response.status(), 401, "{path}");
+        assert!(response.headers().get("www-authenticate").is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_400_with_line_and_column() {
+    let app = spawn().await;
+    let response = post_raw(
+        &app,
+        "/export",
+        Some("application/json"),
+        "[\n {\"value\": }]",
+    )
+    .await;
+    let problem = expect_problem(response, 400).await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("line 2 column"), "{detail}");
+    assert!(app.sim.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_body_not_declared_json_is_415() {
+    let app = spawn().await;
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let response = post_raw(&app, "/export", content_type, "[]").await;
+        let problem = expect_problem(response, 415).await;
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("application/json"),
+            "{problem}"
+        );
+    }
+    let response = post_raw(
+        &app,
+        "/export",
+        Some("application/json; charset=utf-8"),
+        "[]",
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_body_of_the_wrong_shape_is_422_naming_the_path() {
+    let app = spawn().await;
+    let cases = [
+        (json!({"total": 3}), "data"),
+        (json!({"indicators": [], "dry_run": "yes"}), "dry_run"),
+        (json!({"indicators": {"value": "a.example"}}), "indicators"),
+        (json!("a.example"), "array"),
+    ];
+    for (body, mentioned) in cases {
+        let (status, problem) = app.export(&body).await;
+        assert_eq!(status, 422, "{body}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(mentioned), "{body}: {detail}");
+    }
+    assert!(app.sim.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_body_over_max_body_bytes_is_413_and_nothing_is_sent() {
+    let sim = simulator().await;
+    let mut config = config_for(&sim);
+    config.limits.max_body_bytes = 1024;
+    let app = spawn_with(sim, config).await;
+    let body = serde_json::to_vec(&fqdns(100)).unwrap();
+    assert!(body.len() > 1024);
+    let response = post_raw(&app, "/export", Some("application/json"), body).await;
+    let problem = expect_problem(response, 413).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("MAX_BODY_BYTES (1024 bytes)")
+    );
+    assert!(app.sim.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_body_under_max_body_bytes_is_read_whatever_its_size() {
+    let sim = simulator().await;
+    let mut config = config_for(&sim);
+    config.limits.max_body_bytes = 8 * 1024 * 1024;
+    let app = spawn_with(sim, config).await;
+    // Past axum's own 2 MB default, which must not apply in MAX_BODY_BYTES's place.
+    let mut body = serde_json::to_vec(&fqdns(2)).unwrap();
+    body.splice(1..1, std::iter::repeat_n(b' ', 3 * 1024 * 1024));
+    let response = post_raw(&app, "/export", Some("application/json"), body).await;
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    assert_accounts_for_every_item(&report, 2);
+}
+
+#[tokio::test]
+async fn a_chunked_body_over_max_body_bytes_is_413() {
+    let sim = simulator().await;
+    let mut config = config_for(&sim);
+    config.limits.max_body_bytes = 1024;
+    let app = spawn_with(sim, config).await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let mut request = format!(
+        "POST /export HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {API_TOKEN}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+        app.addr
+    );
+    for _ in 0..8 {
+        request.push_str(&format!("200\r\n{}\r\n", " ".repeat(512)));
+    }
+    request.push_str("0\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(app.sim.calls().is_empty());
+}
+
+/// Reads what the service answers on a raw connection until it closes it.
+async fn read_answer(stream: &mut tokio::net::TcpStream) -> String {
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the service never finished its answer");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn more_items_than_objects_per_run_is_413_before_anything_is_sent() {
+    let sim = simulator().await;
+    let mut config = config_for(&sim);
+    config.limits.objects_per_run = 5;
+    let app = spawn_with(sim, config).await;
+    let (status, problem) = app.export(&json!({"indicators": fqdns(6)})).await;
+    assert_eq!(status, 413);
+    assert_eq!(
+        problem["detail"],
+        "batch has 6 indicators; OBJECTS_PER_RUN is 5"
+    );
+    assert!(app.sim.calls().is_empty());
+    let (status, report) = app.export(&fqdns(5)).await;
+    assert_eq!(status, 200);
+    assert_accounts_for_every_item(&report, 5);
+}
+
+#[tokio::test]
+async fn bad_overrides_are_400_naming_what_is_wrong() {
+    let app = spawn().await;
+    let long_source = "s".repeat(64);
+    let long_description = "d".repeat(256);
+    let cases: Vec<(String, Value, &str)> = vec![
+        (format!("/export?source={long_source}"), fqdns(1), "source"),
+        ("/export?source=".into(), fqdns(1), "source"),
+        (
+            "/export?days_to_expiration=-1".into(),
+            fqdns(1),
+            "0 to 3650",
+        ),
+        ("/export?days_to_expiration=soon".into(), fqdns(1), "days"),
+        ("/export?dry_run=maybe".into(), fqdns(1), "dry_run"),
+        ("/export?dryrun=true".into(), fqdns(1), "dryrun"),
+        (
+            "/export".into(),
+            json!({"indicators": fqdns(1), "source": long_source}),
+            "63",
+        ),
+        (
+            "/export".into(),
+            json!({"indicators": fqdns(1), "description": long_description}),
+            "256",
+        ),
+        (
+            "/export".into(),
+            json!({"indicators": fqdns(1), "days_to_expiration": -3}),
+            "0 to 3650",
+        ),
+        (
+            "/export".into(),
+            json!({"indicators": fqdns(1), "days_to_expiration": 4000}),
+            "0 to 3650",
+        ),
+    ];
+    for (path, body, mentioned) in cases {
+        let (status, problem) = app.post(&path, &body).await;
+        assert_eq!(status, 400, "{path} {body}: {problem}");
+        assert_eq!(
+            problem["type"],
+            "urn:darktrace-export:problem:bad-parameter"
+        );
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(mentioned), "{path}: {detail}");
+    }
+    assert!(app.sim.calls().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_wrong_methods_405_as_problems() {
+    let app = spawn().await;
+    let response = app.http.get(app.url("/nowhere")).send().await.unwrap();
+    let problem = expect_problem(response, 404).await;
+    assert!(problem["detail"].as_str().unwrap().contains("/nowhere"));
+
+    let response = app
+        .http
+        .get(app.url("/export"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["allow"], "POST");
+    let problem = expect_problem(response, 405).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("Allow"),
+        "{problem}"
+    );
+
+    let response = app.http.delete(app.url("/healthz")).send().await.unwrap();
+    expect_problem(response, 405).await;
+}
+
+#[tokio::test]
+async fn beyond_max_concurrent_exports_requests_get_503_with_retry_after_at_once() {
+    let sim = simulator().await;
+    sim.set_faults(Faults {
+        latency: Duration::from_secs(3),
+        ..Faults::default()
+    });
+    let mut config = config_for(&sim);
+    config.limits.max_concurrent_exports = 2;
+    let app = std::sync::Arc::new(spawn_with(sim, config).await);
+
+    let first: Vec<_> = (0..2)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { app.export(&fqdns(1)).await })
+        })
+        .collect();
+    eventually("two Darktrace calls in flight", || {
+        app.sim.max_in_flight() >= 2
+    })
+    .await;
+
+    // Both permits are held until Darktrace answers: these are refused, not queued.
+    for _ in 0..4 {
+        let response = post_raw(&app, "/export", Some("application/json"), "[]").await;
+        assert_eq!(response.headers()["retry-after"], "1");
+        let problem = expect_problem(response, 503).await;
+        assert_eq!(problem["type"], "urn:darktrace-export:problem:overloaded");
+    }
+    // Health endpoints still answer.
+    for path in ["/healthz", "/readyz"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    for request in first {
+        let (status, report) = request.await.unwrap();
+        assert_eq!(status, 200);
+        assert_accounts_for_every_item(&report, 1);
+    }
+}
+
+#[tokio::test]
+async fn six_parallel_exports_over_a_limit_of_two_complete_or_are_shed() {
+    let sim = simulator().await;
+    sim.set_faults(Faults {
+        latency: Duration::from_secs(2),
+        ..Faults::default()
+    });
+    let mut config = config_for(&sim);
+    config.limits.max_concurrent_exports = 2;
+    let app = std::sync::Arc::new(spawn_with(sim, config).await);
+    let requests: Vec<_> = (0..6)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let response = app
+                    .http
+                    .post(app.url("/export"))
+                    .bearer_auth(API_TOKEN)
+                    .json(&fqdns(3))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let retry_after = response.headers().get("retry-after").cloned();
+                let body: Value = response.json().await.unwrap();
+                (status, retry_after, body)
+            })
+        })
+        .collect();
+    let (mut done, mut shed) = (0, 0);
+    for request in requests {
+        let (status, retry_after, body) = request.await.unwrap();
+        match status {
+            200 => {
+                assert_accounts_for_every_item(&body, 3);
+                assert_eq!(body["summary"]["exported"], 3);
+                done += 1;
+            }
+            503 => {
+                assert!(retry_after.is_some());
+                assert_eq!(body["type"], "urn:darktrace-export:problem:overloaded");
+                shed += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(done >= 2, "{done} completed");
+    assert!(shed >= 1, "nothing was shed");
+}
+
+#[tokio::test]
+async fn a_request_past_its_deadline_answers_502_with_every_item_accounted_for() {
+    let sim = simulator().await;
+    sim.set_faults(Faults {
+        hang: true,
+        ..Faults::default()
+    });
+    let mut config = config_for(&sim);
+    config.limits.request_timeout = Duration::from_millis(700);
+    let app = spawn_with(sim, config).await;
+    let (status, report) = app
+        .export(&json!([
+            {"type": "FQDN", "value": "a.example"},
+            {"type": "MD5", "value": "d41d8cd98f00b204e9800998ecf8427e"},
+            {"type": "IP Address", "value": "198.51.100.7"},
+            {"type": "FQDN", "value": "bad..example"},
+        ]))
+        .await;
+    assert_eq!(status, 502, "{report}");
+    assert_accounts_for_every_item(&report, 4);
+    assert_eq!(
+        outcomes(&report),
+        vec![
+            ("failed".into(), "deadline".into()),
+            ("skipped".into(), "unsupported_type".into()),
+            ("failed".into(), "deadline".into()),
+            ("invalid".into(), "invalid_fqdn".into()),
+        ]
+    );
+    assert!(
+        report["results"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("REQUEST_TIMEOUT_SECS")
+    );
+}
+
+#[tokio::test]
+async fn calls_cut_off_by_the_deadline_leave_only_confirmed_items_exported() {
+    let sim = simulator().await;
+    sim.set_faults(Faults {
+        latency: Duration::from_millis(400),
+        ..Faults::default()
+    });
+    let mut config = config_for(&sim);
+    config.darktrace.batch_size = 1;
+    config.darktrace.concurrency = 1;
+    config.limits.request_timeout = Duration::from_millis(1000);
+    let app = spawn_with(sim, config).await;
+    let (status, report) = app.export(&fqdns(6)).await;
+    assert_eq!(status, 502, "{report}");
+    assert_accounts_for_every_item(&report, 6);
+    let held = app.sim.with_store(|s| s.names(Some("ThreatQ")));
+    let mut deadline = 0;
+    for result in report["results"].as_array().unwrap() {
+        match (result["outcome"].as_str(), result["reason"].as_str()) {
+            (Some("exported"), _) => {
+                let value = result["exported_value"].as_str().unwrap();
+                assert!(held.iter().any(|h| h == value), "{value} not in Darktrace");
+            }
+            (Some("failed"), Some("deadline")) => deadline += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(deadline >= 1);
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_before_the_deadline_is_408() {
+    let sim = simulator().await;
+    let mut config = config_for(&sim);
+    config.limits.request_timeout = Duration::from_millis(500);
+    let app = spawn_with(sim, config).await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /export HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {API_TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n[",
+        app.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_answer(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(answer.contains("REQUEST_TIMEOUT_SECS"), "{answer}");
+    assert!(app.sim.calls().is_empty());
+}
+
+#[tokio::test]
+async fn tokens_from_api_tokens_and_api_tokens_file_are_all_accepted() {
+    let sim = simulator().await;
+    let dir = std::env::temp_dir().join(format!("inbound-tokens-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tokens");
+    std::fs::write(
+        &file,
+        "# rotated monthly\nfile-token-1\n\n  file-token-2  \n",
+    )
+    .unwrap();
+    let url = sim.url();
+    let service = Service::start(&[
+        ("DARKTRACE_HOST", &url),
+        ("DARKTRACE_PUBLIC_TOKEN", PUBLIC),
+        ("DARKTRACE_PRIVATE_TOKEN", PRIVATE),
+        ("API_TOKENS", "env-token-1, env-token-2"),
+        ("API_TOKENS_FILE", file.to_str().unwrap()),
+    ]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let status = |token: &'static str| {
+        let request = http
+            .post(service.url("/export"))
+            .bearer_auth(token)
+            .json(&fqdns(1));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for token in ["env-token-1", "env-token-2", "file-token-1", "file-token-2"] {
+        assert_eq!(status(token).await, 200, "{token}");
+    }
+    for token in [
+        "# rotated monthly",
+        "env-token-1, env-token-2",
+        "file-token-3",
+    ] {
+        assert_eq!(status(token).await, 401, "{token}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn allow_unauthenticated_starts_with_a_warning_and_needs_no_token() {
+    let sim = simulator().await;
+    let url = sim.url();
+    let service = Service::start(&[
+        ("DARKTRACE_HOST", &url),
+        ("DARKTRACE_PUBLIC_TOKEN", PUBLIC),
+        ("DARKTRACE_PRIVATE_TOKEN", PRIVATE),
+        ("ALLOW_UNAUTHENTICATED", "true"),
+    ]);
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(service.url("/export"))
+        .json(&fqdns(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let warning = service
+        .log()
+        .lines()
+        .find(|l| l.contains("\"WARN\"") && l.contains("unauthenticated"))
+        .map(str::to_owned);
+    assert!(warning.is_some(), "{}", service.log());
+}
+
+#[test]
+fn without_a_token_the_service_refuses_to_start_saying_how_to_fix_it() {
+    let output = command()
+        .envs([
+            ("DARKTRACE_HOST", "dt.example"),
+            ("DARKTRACE_PUBLIC_TOKEN", "p"),
+            ("DARKTRACE_PRIVATE_TOKEN", "s"),
+            ("API_TOKENS", " , "),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for hint in ["API_TOKENS_FILE", "ALLOW_UNAUTHENTICATED=true"] {
+        assert!(stderr.contains(hint), "{stderr}");
+    }
+}
+
+#[test]
+fn demo_without_a_token_refuses_a_non_loopback_address() {
+    let output = command()
+        .args(["--demo", "--listen-addr", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.starts_with("LISTEN_ADDR"), "{stderr}");
+    assert!(stderr.contains("loopback"), "{stderr}");
+}
+
+#[test]
+fn each_out_of_range_setting_stops_the_service_naming_it() {
+    let base = [
+        ("DARKTRACE_HOST", "dt.example"),
+        ("DARKTRACE_PUBLIC_TOKEN", "p"),
+        ("DARKTRACE_PRIVATE_TOKEN", "s"),
+        ("API_TOKENS", "t"),
+    ];
+    let long_source = "s".repeat(64);
+    let long_description = "d".repeat(256);
+    let cases: &[(&str, &str)] = &[
+        ("SOURCE_NAME", ""),
+        ("SOURCE_NAME", &long_source),
+        ("DESCRIPTION", &long_description),
+        ("DAYS_TO_EXPIRATION", "-1"),
+        ("DAYS_TO_EXPIRATION", "3651"),
+        ("OBJECTS_PER_RUN", "0"),
+        ("MAX_BODY_BYTES", "0"),
+        ("MAX_CONCURRENT_EXPORTS", "0"),
+        ("REQUEST_TIMEOUT_SECS", "0"),
+        ("SHUTDOWN_GRACE_SECS", "-5"),
+        ("DARKTRACE_BATCH_SIZE", "0"),
+        ("DARKTRACE_CONCURRENCY", "0"),
+        ("DARKTRACE_TIMEOUT_SECS", "0"),
+        ("DARKTRACE_MAX_RETRIES", "many"),
+        ("SYNC_MAX_REMOVALS", "-1"),
+        ("ALLOW_UNAUTHENTICATED", "perhaps"),
+    ];
+    for (setting, value) in cases {
+        let output = command().envs(base).env(setting, value).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{setting}={value}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with(setting), "{setting}={value}: {stderr}");
+    }
+}

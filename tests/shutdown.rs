@@ -1,0 +1,212 @@
+//! Graceful shutdown: on SIGTERM or SIGINT readiness turns 503, no new work is taken, work in
+//! progress gets SHUTDOWN_GRACE_SECS to finish, and the process exits 0.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use common::process::Service;
+use common::*;
+use darktrace_export::simulator::{Faults, Simulator};
+use tower::ServiceExt;
+
+/// A slow Darktrace, so an export is surely in progress when the signal comes.
+async fn slow_simulator(latency: Duration) -> Simulator {
+    let sim = simulator().await;
+    sim.set_faults(Faults {
+        latency,
+        ..Faults::default()
+    });
+    sim
+}
+
+/// Whether a new connection to `addr` is still served as ready.
+async fn ready_on_a_new_connection(addr: std::net::SocketAddr) -> bool {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    match http.get(format!("http://{addr}/readyz")).send().await {
+        Ok(response) => response.status() == 200,
+        Err(_) => false,
+    }
+}
+
+async fn signal_during_a_slow_export(signal: &str) {
+    let sim = slow_simulator(Duration::from_secs(2)).await;
+    let url = sim.url();
+    let mut service = Service::start(&[
+        ("DARKTRACE_HOST", &url),
+        ("DARKTRACE_PUBLIC_TOKEN", PUBLIC),
+        ("DARKTRACE_PRIVATE_TOKEN", PRIVATE),
+        ("API_TOKENS", API_TOKEN),
+        ("SHUTDOWN_GRACE_SECS", "30"),
+    ]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let export = tokio::spawn(
+        http.post(service.url("/export"))
+            .bearer_auth(API_TOKEN)
+            .json(&fqdns(3))
+            .send(),
+    );
+    eventually("the export reaches Darktrace", || sim.max_in_flight() >= 1).await;
+    assert!(ready_on_a_new_connection(service.addr).await);
+
+    service.signal(signal);
+    let mut refused = false;
+    for _ in 0..200 {
+        if !ready_on_a_new_connection(service.addr).await {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refused, "still taking new connections after {signal}");
+
+    let response = export
+        .await
+        .unwrap()
+        .expect("the export in progress is answered");
+    assert_eq!(response.status(), 200);
+    let report: serde_json::Value = response.json().await.unwrap();
+    assert_accounts_for_every_item(&report, 3);
+    assert_eq!(report["summary"]["exported"], 3);
+    assert_eq!(sim.with_store(|s| s.names(Some("ThreatQ")).len()), 3);
+
+    let status = service.wait();
+    assert_eq!(status.code(), Some(0), "{}", service.log());
+    assert!(service.log().contains("shutting down"), "{}", service.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_export_in_progress_finish_then_exits_0() {
+    signal_during_a_slow_export("TERM").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_lets_an_export_in_progress_finish_then_exits_0() {
+    signal_during_a_slow_export("INT").await;
+}
+
+#[tokio::test]
+async fn once_shutdown_begins_readiness_is_503_and_new_batches_are_refused() {
+    let sim = slow_simulator(Duration::from_millis(1500)).await;
+    let config = config_for(&sim);
+    let controlled = spawn_controlled(sim, config).await;
+    let app = std::sync::Arc::new(controlled.app);
+    let exporting = {
+        let app = app.clone();
+        tokio::spawn(async move { app.export(&fqdns(2)).await })
+    };
+    eventually("the export reaches Darktrace", || {
+        app.sim.max_in_flight() >= 1
+    })
+    .await;
+
+    controlled.stop.send(()).unwrap();
+    eventually("readiness off", || !controlled.state.readiness.is_ready()).await;
+
+    // The same state behind a router: what a connection still open would be told.
+    let router = darktrace_export::http::router(controlled.state.clone());
+    let readyz = router
+        .clone()
+        .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(readyz.status(), 503);
+    let healthz = router
+        .clone()
+        .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(healthz.status(), 200, "the process is still alive");
+    let export = router
+        .oneshot(
+            Request::post("/export")
+                .header("authorization", format!("Bearer {API_TOKEN}"))
+                .header("content-type", "application/json")
+                .body(Body::from("[]"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(export.status(), 503);
+    assert_eq!(export.headers()["retry-after"], "5");
+    assert_eq!(export.headers()["content-type"], "application/problem+json");
+
+    let (status, report) = exporting.await.unwrap();
+    assert_eq!(status, 200);
+    assert_accounts_for_every_item(&report, 2);
+    assert_eq!(report["summary"]["exported"], 2);
+    controlled.served.await.unwrap().unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(app.addr).await.is_err(),
+        "the listener is closed"
+    );
+}
+
+#[tokio::test]
+async fn the_drain_ends_when_shutdown_grace_runs_out() {
+    let sim = simulator().await;
+    sim.set_faults(Faults {
+        hang: true,
+        ..Faults::default()
+    });
+    let mut config = config_for(&sim);
+    config.limits.shutdown_grace = Duration::from_millis(300);
+    let controlled = spawn_controlled(sim, config).await;
+    let app = std::sync::Arc::new(controlled.app);
+    let exporting = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.http
+                .post(app.url("/export"))
+                .bearer_auth(API_TOKEN)
+                .json(&fqdns(1))
+                .send()
+                .await
+        })
+    };
+    eventually("the export reaches Darktrace", || {
+        app.sim.max_in_flight() >= 1
+    })
+    .await;
+    controlled.stop.send(()).unwrap();
+    let served = tokio::time::timeout(Duration::from_secs(60), controlled.served)
+        .await
+        .expect("the service stops although a request is still in progress");
+    served.unwrap().unwrap();
+    drop(exporting);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_exits_0_when_the_grace_runs_out_on_a_hung_export() {
+    let sim = simulator().await;
+    sim.set_faults(Faults {
+        hang: true,
+        ..Faults::default()
+    });
+    let url = sim.url();
+    let mut service = Service::start(&[
+        ("DARKTRACE_HOST", &url),
+        ("DARKTRACE_PUBLIC_TOKEN", PUBLIC),
+        ("DARKTRACE_PRIVATE_TOKEN", PRIVATE),
+        ("API_TOKENS", API_TOKEN),
+        ("SHUTDOWN_GRACE_SECS", "1"),
+    ]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let export = tokio::spawn(
+        http.post(service.url("/export"))
+            .bearer_auth(API_TOKEN)
+            .json(&fqdns(1))
+            .send(),
+    );
+    eventually("the export reaches Darktrace", || sim.max_in_flight() >= 1).await;
+    service.signal("TERM");
+    assert_eq!(service.wait().code(), Some(0), "{}", service.log());
+    assert!(service.log().contains("grace ran out"), "{}", service.log());
+    export.abort();
+}
