@@ -9,6 +9,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::config::{Config, ConfigError};
 use crate::darktrace::DarktraceClient;
+use crate::deadline::Drain;
 use crate::export::Exporter;
 use crate::http::health::Readiness;
 use crate::http::{AppState, router};
@@ -41,13 +42,16 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves; then readiness turns 503, new connections are
-    /// refused, and in-flight requests get `SHUTDOWN_GRACE_SECS` to finish.
+    /// refused, and in-flight requests get `SHUTDOWN_GRACE_SECS` to finish. A request still
+    /// waiting on Darktrace when the grace ends answers at once, reporting what was not
+    /// confirmed as `failed`/`deadline`; [`ANSWER_TIME`] more is allowed to write it.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let grace = self.state.config.limits.shutdown_grace;
         let readiness = self.state.readiness.clone();
+        let drain = self.state.drain.clone();
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let serve = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(async move {
@@ -62,12 +66,13 @@ impl Application {
             () = shutdown => {}
         }
         readiness.shutting_down();
+        drain.begin(tokio::time::Instant::now() + grace);
         tracing::info!(
             grace_secs = grace.as_secs(),
             "shutting down: finishing requests in progress"
         );
         let _ = stop_tx.send(true);
-        match tokio::time::timeout(grace, serve).await {
+        match tokio::time::timeout(grace + ANSWER_TIME, serve).await {
             Ok(result) => result,
             Err(_) => {
                 tracing::warn!("shutdown grace ran out; stopping with requests still in progress");
@@ -76,6 +81,9 @@ impl Application {
         }
     }
 }
+
+/// Time after the shutdown grace for requests cut short by it to write their answers.
+pub const ANSWER_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The state shared by the handlers, built from the configuration.
 pub fn app_state(config: Config) -> Result<AppState, ConfigError> {
@@ -94,6 +102,7 @@ pub fn app_state(config: Config) -> Result<AppState, ConfigError> {
         config: Arc::new(config),
         exporter,
         readiness: Readiness::default(),
+        drain: Drain::default(),
     })
 }
 

@@ -6,9 +6,9 @@
 
 use std::collections::HashSet;
 
+use crate::deadline::Deadline;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use futures_util::future::join_all;
-use tokio::time::{Instant, timeout_at};
 
 use crate::darktrace::wire::{AddAnswer, AddCall};
 use crate::darktrace::{CallTally, DarktraceClient};
@@ -61,7 +61,7 @@ impl Exporter {
         &self,
         items: Vec<Item<'a>>,
         settings: &RequestSettings,
-        deadline: Instant,
+        deadline: &Deadline,
         tally: &CallTally,
     ) -> Report<'a> {
         let pending = if settings.dry_run {
@@ -84,7 +84,7 @@ impl Exporter {
         &self,
         accepted: &[Accepted],
         settings: &RequestSettings,
-        deadline: Instant,
+        deadline: &Deadline,
         tally: &CallTally,
         results: &mut [ItemResult<'_>],
     ) {
@@ -98,11 +98,10 @@ impl Exporter {
                 .first()
                 .is_some_and(|a| self.is_hostname(&a.indicator)),
         });
-        let answers =
-            join_all(calls.map(|call| async move {
-                timeout_at(deadline, self.client.add(&call, tally)).await
-            }))
-            .await;
+        let answers = join_all(
+            calls.map(|call| async move { deadline.run(self.client.add(&call, tally)).await }),
+        )
+        .await;
 
         let mut unconfirmed: Vec<(&Accepted, &AddAnswer, usize)> = Vec::new();
         for (chunk, answer) in chunks.iter().zip(&answers) {
@@ -134,11 +133,13 @@ impl Exporter {
         &self,
         unconfirmed: &[(&Accepted, &AddAnswer, usize)],
         settings: &RequestSettings,
-        deadline: Instant,
+        deadline: &Deadline,
         tally: &CallTally,
         results: &mut [ItemResult<'_>],
     ) {
-        let listed = match timeout_at(deadline, self.client.entries(&settings.source, tally)).await
+        let listed = match deadline
+            .run(self.client.entries(&settings.source, tally))
+            .await
         {
             Err(_elapsed) => return,
             Ok(listed) => listed,

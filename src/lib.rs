@@ -11,6 +11,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod darktrace;
+pub mod deadline;
 pub mod demo;
 pub mod export;
 pub mod http;

@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 
+use crate::deadline::Deadline;
 use futures_util::future::join_all;
-use tokio::time::{Instant, timeout_at};
 
 use crate::darktrace::{CallError, CallTally};
 use crate::export::{Exporter, RequestSettings, deadline_verdict, normalise_echo, report};
@@ -76,7 +76,7 @@ pub fn read_failure(error: &CallError, source: &str) -> Verdict {
 
 /// The verdict of a removal call; `why` says why the entry goes.
 fn removal_verdict(
-    answer: Result<Result<(), CallError>, tokio::time::error::Elapsed>,
+    answer: Result<Result<(), CallError>, crate::deadline::Expired>,
     source: &str,
     why: &str,
 ) -> Verdict {
@@ -114,7 +114,7 @@ impl Exporter {
         &self,
         items: Vec<Item<'a>>,
         settings: &RequestSettings,
-        deadline: Instant,
+        deadline: &Deadline,
         tally: &CallTally,
     ) -> Report<'a> {
         let screened = self
@@ -124,7 +124,7 @@ impl Exporter {
         let mut results = screened.results;
         let source = settings.source.as_str();
         if !screened.accepted.is_empty() {
-            match timeout_at(deadline, self.client.entries(source, tally)).await {
+            match deadline.run(self.client.entries(source, tally)).await {
                 Err(_elapsed) => {} // every valid item stays failed/deadline
                 Ok(Err(error)) => {
                     tracing::warn!(error = %error, source, "reading the source before removal failed");
@@ -179,12 +179,13 @@ impl Exporter {
         &self,
         removals: &[PlannedRemoval<'_>],
         source: &str,
-        deadline: Instant,
+        deadline: &Deadline,
         tally: &CallTally,
     ) -> Vec<Verdict> {
         join_all(removals.iter().map(|removal| async move {
-            let answer =
-                timeout_at(deadline, self.client.remove(removal.name, source, tally)).await;
+            let answer = deadline
+                .run(self.client.remove(removal.name, source, tally))
+                .await;
             if let Ok(Err(error)) = &answer {
                 tracing::warn!(error = %error, source, "Darktrace removal call failed");
             }

@@ -10,8 +10,8 @@
 
 use std::collections::HashSet;
 
+use crate::deadline::Deadline;
 use serde::Serialize;
-use tokio::time::{Instant, timeout_at};
 
 use crate::darktrace::CallTally;
 use crate::export::{Exporter, RequestSettings, deadline_verdict, report};
@@ -55,7 +55,7 @@ impl Exporter {
         items: Vec<Item<'a>>,
         settings: &RequestSettings,
         max_removals: usize,
-        deadline: Instant,
+        deadline: &Deadline,
         tally: &CallTally,
     ) -> Result<Report<'a>, CapExceeded> {
         let pending = if settings.dry_run {
@@ -82,7 +82,7 @@ impl Exporter {
             .collect();
         let source = settings.source.as_str();
 
-        let held = match timeout_at(deadline, self.client.entry_details(source, tally)).await {
+        let held = match deadline.run(self.client.entry_details(source, tally)).await {
             Err(_elapsed) => {
                 let verdict = deadline_verdict();
                 settle_all(&mut results, &screened.accepted, &revoked, &verdict);

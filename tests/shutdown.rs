@@ -149,7 +149,7 @@ async fn once_shutdown_begins_readiness_is_503_and_new_batches_are_refused() {
 }
 
 #[tokio::test]
-async fn the_drain_ends_when_shutdown_grace_runs_out() {
+async fn a_request_still_waiting_when_the_grace_runs_out_is_answered_with_deadline() {
     let sim = simulator().await;
     sim.set_faults(Faults {
         hang: true,
@@ -165,7 +165,7 @@ async fn the_drain_ends_when_shutdown_grace_runs_out() {
             app.http
                 .post(app.url("/export"))
                 .bearer_auth(API_TOKEN)
-                .json(&fqdns(1))
+                .json(&fqdns(3))
                 .send()
                 .await
         })
@@ -177,13 +177,23 @@ async fn the_drain_ends_when_shutdown_grace_runs_out() {
     controlled.stop.send(()).unwrap();
     let served = tokio::time::timeout(Duration::from_secs(60), controlled.served)
         .await
-        .expect("the service stops although a request is still in progress");
+        .expect("the service stops although Darktrace never answers");
     served.unwrap().unwrap();
-    drop(exporting);
+    let response = exporting
+        .await
+        .unwrap()
+        .expect("the request in progress is answered, not cut off");
+    assert_eq!(response.status(), 502);
+    let report: serde_json::Value = response.json().await.unwrap();
+    assert_accounts_for_every_item(&report, 3);
+    assert_eq!(report["summary"]["failed"], 3);
+    for result in report["results"].as_array().unwrap() {
+        assert_eq!(result["reason"], "deadline", "{result}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_binary_exits_0_when_the_grace_runs_out_on_a_hung_export() {
+async fn the_binary_answers_a_hung_export_and_exits_0_when_the_grace_runs_out() {
     let sim = simulator().await;
     sim.set_faults(Faults {
         hang: true,
@@ -207,6 +217,11 @@ async fn the_binary_exits_0_when_the_grace_runs_out_on_a_hung_export() {
     eventually("the export reaches Darktrace", || sim.max_in_flight() >= 1).await;
     service.signal("TERM");
     assert_eq!(service.wait().code(), Some(0), "{}", service.log());
-    assert!(service.log().contains("grace ran out"), "{}", service.log());
-    export.abort();
+    let response = export
+        .await
+        .unwrap()
+        .expect("the hung export is answered before the process exits");
+    assert_eq!(response.status(), 502);
+    let report: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(report["results"][0]["reason"], "deadline");
 }

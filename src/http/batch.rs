@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::darktrace::CallTally;
+use crate::deadline::Deadline;
 use crate::export::RequestSettings;
-use crate::http::intake::Deadline;
 use crate::http::problem::Problem;
 use crate::http::{AppState, request};
 use crate::outcome::{Outcome, Report};
@@ -33,7 +33,7 @@ fn body_bytes(body: Result<Bytes, BytesRejection>, state: &AppState) -> Result<B
 #[tracing::instrument(name = "export", skip_all)]
 pub async fn export(
     State(state): State<AppState>,
-    Extension(Deadline(deadline)): Extension<Deadline>,
+    Extension(deadline): Extension<Deadline>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -45,7 +45,7 @@ pub async fn export(
     let tally = CallTally::default();
     let report = state
         .exporter
-        .export(batch.items, &settings, deadline, &tally)
+        .export(batch.items, &settings, &deadline, &tally)
         .await;
     log_summary("export", &report, &tally, started);
     Ok(report_response(&report))
@@ -66,7 +66,7 @@ fn read_batch<'b>(
 #[tracing::instrument(name = "remove", skip_all)]
 pub async fn remove(
     State(state): State<AppState>,
-    Extension(Deadline(deadline)): Extension<Deadline>,
+    Extension(deadline): Extension<Deadline>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -78,7 +78,7 @@ pub async fn remove(
     let tally = CallTally::default();
     let report = state
         .exporter
-        .remove(batch.items, &settings, deadline, &tally)
+        .remove(batch.items, &settings, &deadline, &tally)
         .await;
     log_summary("remove", &report, &tally, started);
     Ok(report_response(&report))
@@ -89,7 +89,7 @@ pub async fn remove(
 #[tracing::instrument(name = "sync", skip_all)]
 pub async fn sync(
     State(state): State<AppState>,
-    Extension(Deadline(deadline)): Extension<Deadline>,
+    Extension(deadline): Extension<Deadline>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -105,7 +105,7 @@ pub async fn sync(
             batch.items,
             &settings,
             state.config.limits.sync_max_removals,
-            deadline,
+            &deadline,
             &tally,
         )
         .await;

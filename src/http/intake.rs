@@ -11,19 +11,16 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use tokio::time::{Instant, timeout_at};
+
+use crate::deadline::Deadline;
 
 use crate::http::problem::Problem;
 use crate::http::{AppState, request, request_deadline};
 
-/// When the request must have its answer: `REQUEST_TIMEOUT_SECS` after it arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadline(pub Instant);
-
 /// Middleware for batch routes: checks the content type, reads the whole body (at most
 /// `MAX_BODY_BYTES`, before the deadline) and records the deadline for the handler.
 pub async fn take_in_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let deadline = Deadline(request_deadline(&state.config));
+    let deadline = Deadline::with_drain(request_deadline(&state.config), &state.drain);
     if let Err(problem) = request::check_content_type(request.headers()) {
         return problem.into_response();
     }
@@ -37,7 +34,7 @@ pub async fn take_in_body(State(state): State<AppState>, request: Request, next:
     if declared.is_some_and(|len| len > limit as u64) {
         return too_large(limit).into_response();
     }
-    let bytes = match timeout_at(deadline.0, read_limited(body, limit)).await {
+    let bytes = match deadline.run(read_limited(body, limit)).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(problem)) => return problem.into_response(),
         Err(_elapsed) => {

@@ -26,6 +26,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
+use crate::deadline::Drain;
 use crate::export::Exporter;
 use auth::BearerTokens;
 use health::Readiness;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub exporter: Exporter,
     pub readiness: Readiness,
+    /// Set when shutdown begins: requests in progress must answer by its end.
+    pub drain: Drain,
     /// One permit per batch request in progress (`MAX_CONCURRENT_EXPORTS`).
     pub batch_permits: Arc<Semaphore>,
 }
@@ -132,7 +135,7 @@ async fn shed_load(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// How long the handler may take before items not yet confirmed are reported `deadline`.
-/// Handlers of guarded routes take the [`intake::Deadline`] extension instead, which was
+/// Handlers of guarded routes take the [`crate::deadline::Deadline`] extension instead, which was
 /// fixed when the request arrived.
 pub fn request_deadline(config: &Config) -> tokio::time::Instant {
     tokio::time::Instant::now() + config.limits.request_timeout
