@@ -154,7 +154,7 @@ async fn a_dry_run_removal_shows_what_would_go_and_changes_nothing() {
         )
         .await;
     assert_eq!(status, 200, "{report:#}");
-    assert_plan_accounts_for_every_item(&report, 2);
+    assert_accounts_for_every_item(&report, 2);
     assert_eq!(
         outcomes(&report),
         vec![
@@ -296,7 +296,7 @@ async fn a_dry_run_sync_answers_with_the_plan_and_changes_nothing() {
     let (status, report) = app.post("/sync", &body).await;
     assert_eq!(status, 200, "{report:#}");
     assert_eq!(report["dry_run"], true);
-    assert_plan_accounts_for_every_item(&report, 2);
+    assert_accounts_for_every_item(&report, 2);
     assert_eq!(
         outcomes(&report),
         vec![

@@ -3,9 +3,8 @@
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::darktrace::CallTally;
@@ -16,31 +15,15 @@ use crate::http::{AppState, request};
 use crate::outcome::{Outcome, Report};
 use crate::threatq::Batch;
 
-/// The body, or the reason it could not be read (too large, cut off).
-fn body_bytes(body: Result<Bytes, BytesRejection>, state: &AppState) -> Result<Bytes, Problem> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::too_large(format!(
-                "body is larger than MAX_BODY_BYTES ({} bytes)",
-                state.config.limits.max_body_bytes
-            ))
-        } else {
-            Problem::not_json(format!("body could not be read: {}", rejection.body_text()))
-        }
-    })
-}
-
+/// Exports each valid indicator to Darktrace under the source.
 #[tracing::instrument(name = "export", skip_all)]
 pub async fn export(
     State(state): State<AppState>,
     Extension(deadline): Extension<Deadline>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Bytes,
 ) -> Result<Response, Problem> {
     let started = Instant::now();
-    request::check_content_type(&headers)?;
-    let body = body_bytes(body, &state)?;
     let (batch, settings) = read_batch(&state, query.as_deref(), &body)?;
     let tally = CallTally::default();
     let report = state
@@ -51,7 +34,8 @@ pub async fn export(
     Ok(report_response(&report))
 }
 
-/// The batch and its settings, for the endpoints that share `/export`'s request shape.
+/// The batch and its settings. Content type, size and arrival of the body were checked by
+/// [`crate::http::intake`] before the handler runs.
 fn read_batch<'b>(
     state: &AppState,
     query: Option<&str>,
@@ -68,12 +52,9 @@ pub async fn remove(
     State(state): State<AppState>,
     Extension(deadline): Extension<Deadline>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Bytes,
 ) -> Result<Response, Problem> {
     let started = Instant::now();
-    request::check_content_type(&headers)?;
-    let body = body_bytes(body, &state)?;
     let (batch, settings) = read_batch(&state, query.as_deref(), &body)?;
     let tally = CallTally::default();
     let report = state
@@ -91,12 +72,9 @@ pub async fn sync(
     State(state): State<AppState>,
     Extension(deadline): Extension<Deadline>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Bytes,
 ) -> Result<Response, Problem> {
     let started = Instant::now();
-    request::check_content_type(&headers)?;
-    let body = body_bytes(body, &state)?;
     let (batch, settings) = read_batch(&state, query.as_deref(), &body)?;
     let tally = CallTally::default();
     let synced = state
