@@ -81,7 +81,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in the order of SPEC §3.1 (openapi.yaml lists them likewise).
-    pub const ALL: [Reason; 25] = {
+    pub const ALL: [Reason; 26] = {
         use Reason::*;
         [
             Added,
@@ -109,6 +109,7 @@ impl Reason {
             Deadline,
             Removed,
             NotPresent,
+            DryRunRemoval,
         ]
     };
 
@@ -355,6 +356,36 @@ mod tests {
         assert_eq!(plan["would_remove"], 1);
         assert_eq!(plan["removed"], 1);
         assert_eq!(plan["received"], 2);
+    }
+
+    /// `ALL` is what the spec test compares with `openapi.yaml`; a reason missing from it
+    /// would go undocumented unnoticed.
+    #[test]
+    fn all_lists_every_reason_once_and_every_outcome_has_one() {
+        let listed: std::collections::HashSet<&str> =
+            Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(listed.len(), Reason::ALL.len(), "a reason is listed twice");
+        for outcome in Outcome::ALL {
+            assert!(
+                Reason::ALL.iter().any(|r| r.outcome() == outcome),
+                "no reason in Reason::ALL belongs to {}",
+                outcome.as_str()
+            );
+        }
+        // A variant added to the enum stops the match below compiling; listing it there
+        // means raising the count, which `ALL` must then match.
+        let counted = |reason: Reason| -> usize {
+            use Reason::*;
+            match reason {
+                Added | Updated | Accepted | DryRun | UnsupportedType | UnknownType
+                | ExcludedStatus | Protected | Duplicate | MissingValue | NotAnObject
+                | InvalidFqdn | InvalidIpv4 | InvalidIpv6 | Rejected | DarktraceAuth
+                | DarktraceClock | DarktracePermission | DarktraceTls | DarktraceUnavailable
+                | DarktraceTimeout | DarktraceError | Deadline | Removed | NotPresent
+                | DryRunRemoval => 26,
+            }
+        };
+        assert_eq!(Reason::ALL.len(), counted(Reason::Added));
     }
 
     #[test]
