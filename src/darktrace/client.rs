@@ -267,10 +267,11 @@ impl DarktraceClient {
         } else {
             body
         };
-        let signature = sign::signature(
+        let signature = sign::request_signature(
             self.private_token.expose_secret().as_bytes(),
             self.public_token.expose_secret(),
-            &sign::signed_target(INTELFEED, signed_part),
+            INTELFEED,
+            signed_part,
             &date,
         );
         let mut url = self.base.clone();

@@ -71,10 +71,11 @@ pub fn verify<'t>(
     if skew > DATE_WINDOW_SECS {
         return Err(Refusal::Date);
     }
-    let expected = sign::signature(
+    let expected = sign::request_signature(
         pair.private.as_bytes(),
         &pair.public,
-        &sign::signed_target(request.path, request.signed_part),
+        request.path,
+        request.signed_part,
         date,
     );
     if expected.as_bytes().ct_eq(signature.as_bytes()).into() {

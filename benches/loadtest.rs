@@ -1,0 +1,429 @@
+//! End to end on loopback: the release binary as a separate process (so its memory can be
+//! read from /proc), against the simulator running in this process.
+//!
+//! Measures the 100,000-indicator collection exported through `/export` against the floor of
+//! sending the same add calls, signed, straight to the simulator with the library's client;
+//! then 32 clients sending 100-indicator batches for 15 seconds; and the service's idle and
+//! peak resident memory. Every loop is bounded in count and in time; all traffic stays on
+//! 127.0.0.1.
+//!
+//! `cargo bench --bench loadtest`; see BENCHMARKS.md.
+
+#[path = "support/collection.rs"]
+mod collection;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use darktrace_export::config::{DarktraceConfig, ScreenConfig};
+use darktrace_export::darktrace::wire::AddCall;
+use darktrace_export::darktrace::{CallTally, DarktraceClient};
+use darktrace_export::http::request::parse_batch;
+use darktrace_export::outcome::{Reason, Verdict};
+use darktrace_export::screen::Screener;
+use darktrace_export::simulator::{Simulator, Store};
+use futures_util::future::join_all;
+
+const PUBLIC: &str = "bench-public-token";
+const PRIVATE: &str = "bench-private-token";
+const API_TOKEN: &str = "bench-api-token";
+
+const INDICATORS: usize = 100_000;
+/// Measured rounds of each of the export and its floor, after one warm-up of each.
+const ROUNDS: usize = 5;
+const CLIENTS: usize = 32;
+const BATCH: usize = 100;
+const LOAD_TIME: Duration = Duration::from_secs(15);
+/// A ceiling on requests per client, so the load loop is bounded by count as well as time.
+const MAX_REQUESTS_PER_CLIENT: usize = 20_000;
+/// Distinct 100-indicator bodies the clients cycle through.
+const LOAD_BODIES: usize = 64;
+/// Matches the service's defaults (`DARKTRACE_BATCH_SIZE`, `DARKTRACE_CONCURRENCY`).
+const DARKTRACE_BATCH_SIZE: usize = 1000;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let sim = Simulator::start_local(PUBLIC, PRIVATE)
+        .await
+        .expect("simulator");
+    // Recording every body would grow the simulator by gigabytes over the load run.
+    sim.record_calls(false);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(CLIENTS)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("http client");
+    let service = Service::start(&sim.url());
+    service.wait_until_healthy(&http).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = service.memory();
+
+    let body = Bytes::from(collection::threatq_collection(INDICATORS, 1));
+    let chunks = prepared_chunks(&body);
+    let accepted: usize = chunks.iter().map(Vec::len).sum();
+    let mut darktrace = DarktraceConfig::new(sim.url().parse().expect("url"), PUBLIC, PRIVATE);
+    darktrace.disable_proxies = true;
+    let direct = DarktraceClient::new(&darktrace).expect("client");
+
+    service.reset_peak();
+    let mut through_service = Vec::new();
+    let mut floor = Vec::new();
+    let mut answer_len = 0;
+    for round in 0..=ROUNDS {
+        sim.with_store_mut(|s| *s = Store::default());
+        let f = direct_export(&direct, &chunks).await;
+        sim.with_store_mut(|s| *s = Store::default());
+        let (e, len) = service_export(&http, &service, &body, accepted).await;
+        answer_len = len;
+        if round > 0 {
+            floor.push(f);
+            through_service.push(e);
+        }
+    }
+    let export_peak = service.memory();
+    // Screening against reading, alternated so that both see the same load on the machine.
+    let (mut read_once, mut screened) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        read_once.push(read_floor(&body));
+        screened.push(screen_once(&body));
+    }
+
+    service.reset_peak();
+    let load = load_run(&http, &service).await;
+    let load_peak = service.memory();
+
+    let (export, floor) = (median(&mut through_service), median(&mut floor));
+    let (read_once, screened) = (median(&mut read_once), median(&mut screened));
+    let body_mib = body.len() as f64 / MIB;
+    let peak_budget = 3.0 * body_mib + 30.0;
+    println!();
+    println!(
+        "collection: {INDICATORS} indicators, {:.1} MiB, {accepted} accepted in {} add calls; answer {:.1} MiB",
+        body_mib,
+        chunks.len(),
+        answer_len as f64 / MIB
+    );
+    println!();
+    println!("| measurement | result | floor / budget | ratio | target |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| 100k export via /export (median of {ROUNDS}) | {:.0} ms | {:.0} ms direct client | {:.2}x | <= 1.5x |",
+        ms(export),
+        ms(floor),
+        export.as_secs_f64() / floor.as_secs_f64()
+    );
+    println!(
+        "| for scale: reading the body once (IgnoredAny, median of {ROUNDS}) | {:.0} ms | {:.0} ms direct client | {:.2}x | |",
+        ms(read_once),
+        ms(floor),
+        read_once.as_secs_f64() / floor.as_secs_f64()
+    );
+    println!(
+        "| screening 100k in process, alternated with reading it (median of {ROUNDS}) | {:.0} ms | {:.0} ms IgnoredAny | {:.0}% of its throughput | >= 50% |",
+        ms(screened),
+        ms(read_once),
+        100.0 * read_once.as_secs_f64() / screened.as_secs_f64()
+    );
+    println!(
+        "| peak RSS during 100k exports | {:.1} MiB | {:.1} MiB (3 x body + 30) | {:.2} | <= 1.0 |",
+        export_peak.peak as f64 / MIB,
+        peak_budget,
+        export_peak.peak as f64 / MIB / peak_budget
+    );
+    println!(
+        "| idle RSS | {:.1} MiB | 20 MiB | {:.2} | <= 1.0 |",
+        idle.current as f64 / MIB,
+        idle.current as f64 / MIB / 20.0
+    );
+    println!(
+        "| {CLIENTS} clients x {BATCH}-indicator batches, {}s | {:.0} req/s ({:.0} indicators/s) | | | |",
+        LOAD_TIME.as_secs(),
+        load.requests as f64 / load.elapsed.as_secs_f64(),
+        (load.requests * BATCH) as f64 / load.elapsed.as_secs_f64()
+    );
+    println!(
+        "| latency p50 / p99 / max | {:.1} / {:.1} / {:.1} ms | | | |",
+        ms(load.p50),
+        ms(load.p99),
+        ms(load.max)
+    );
+    println!("| errors | {} of {} | | | 0 |", load.errors, load.requests);
+    println!(
+        "| peak RSS during load | {:.1} MiB | | | |",
+        load_peak.peak as f64 / MIB
+    );
+    if let Some(first) = load.first_error {
+        println!("\nfirst error: {first}");
+    }
+}
+
+/// The add calls the service makes for `body`, computed with the same screening.
+fn prepared_chunks(body: &[u8]) -> Vec<Vec<String>> {
+    let batch = parse_batch(body, INDICATORS).expect("collection parses");
+    let screener = Screener::new(&ScreenConfig::default(), Some("127.0.0.1"));
+    let pending = Verdict::new(Reason::DryRun, "");
+    let screened = screener.screen(batch.items, &pending);
+    screened
+        .accepted
+        .chunks(DARKTRACE_BATCH_SIZE)
+        .map(|chunk| chunk.iter().map(|a| a.wire_value.clone()).collect())
+        .collect()
+}
+
+/// Reading the collection once and nothing more: no export can take less than this on top
+/// of sending.
+fn read_floor(body: &[u8]) -> Duration {
+    let started = Instant::now();
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).expect("collection is JSON");
+    started.elapsed()
+}
+
+/// Parsing and screening the collection, as the service does before it sends anything.
+fn screen_once(body: &[u8]) -> Duration {
+    let screener = Screener::new(&ScreenConfig::default(), Some("127.0.0.1"));
+    let pending = Verdict::new(Reason::DryRun, "");
+    let started = Instant::now();
+    let batch = parse_batch(body, INDICATORS).expect("collection parses");
+    let accepted = screener.screen(batch.items, &pending).accepted.len();
+    let elapsed = started.elapsed();
+    assert!(accepted > 0);
+    elapsed
+}
+
+/// The floor: the same calls, signed and sent by the library's client, with the same
+/// concurrency limit the service uses.
+async fn direct_export(client: &DarktraceClient, chunks: &[Vec<String>]) -> Duration {
+    let tally = CallTally::default();
+    let started = Instant::now();
+    let answers = join_all(chunks.iter().map(|chunk| {
+        let call = AddCall {
+            entries: chunk.iter().map(String::as_str).collect(),
+            source: "ThreatQ",
+            expiry: None,
+            description: None,
+            hostname: false,
+        };
+        let tally = &tally;
+        async move { client.add(&call, tally).await }
+    }))
+    .await;
+    let elapsed = started.elapsed();
+    for (chunk, answer) in chunks.iter().zip(answers) {
+        let answer = answer.expect("direct add call");
+        assert_eq!(answer.added_list.map_or(0, |l| l.len()), chunk.len());
+    }
+    elapsed
+}
+
+async fn service_export(
+    http: &reqwest::Client,
+    service: &Service,
+    body: &Bytes,
+    accepted: usize,
+) -> (Duration, usize) {
+    let started = Instant::now();
+    let response = http
+        .post(service.url("/export"))
+        .bearer_auth(API_TOKEN)
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("export request");
+    let status = response.status();
+    let answer = response.bytes().await.expect("export answer");
+    let elapsed = started.elapsed();
+    assert_eq!(
+        status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer[..answer.len().min(2000)])
+    );
+    let report: serde_json::Value = serde_json::from_slice(&answer).expect("report");
+    assert_eq!(
+        report["summary"]["exported"], accepted,
+        "{}",
+        report["summary"]
+    );
+    assert_eq!(report["summary"]["failed"], 0);
+    (elapsed, answer.len())
+}
+
+struct Load {
+    requests: usize,
+    errors: usize,
+    first_error: Option<String>,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+/// `CLIENTS` clients, each sending one batch after another until `LOAD_TIME` has passed.
+async fn load_run(http: &reqwest::Client, service: &Service) -> Load {
+    let bodies: Vec<Bytes> = (0..LOAD_BODIES)
+        .map(|k| Bytes::from(collection::threatq_collection(BATCH, 1000 + k as u64)))
+        .collect();
+    let url = service.url("/export");
+    let started = Instant::now();
+    let end = started + LOAD_TIME;
+    let clients = (0..CLIENTS).map(|client| {
+        let (http, url, bodies) = (http.clone(), url.clone(), bodies.clone());
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = Vec::new();
+            let mut sent = 0;
+            while Instant::now() < end && sent < MAX_REQUESTS_PER_CLIENT {
+                let body = bodies[(client + sent) % bodies.len()].clone();
+                sent += 1;
+                let t = Instant::now();
+                let result = http
+                    .post(&url)
+                    .bearer_auth(API_TOKEN)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                match result {
+                    Ok(response) => {
+                        let status = response.status();
+                        let ok = response.bytes().await.is_ok();
+                        if status != 200 || !ok {
+                            errors.push(format!("status {status}"));
+                        }
+                    }
+                    Err(error) => errors.push(error.to_string()),
+                }
+                latencies.push(t.elapsed());
+            }
+            (latencies, errors)
+        })
+    });
+    let mut latencies = Vec::new();
+    let mut errors = Vec::new();
+    for (l, e) in join_all(clients)
+        .await
+        .into_iter()
+        .map(|r| r.expect("client task"))
+    {
+        latencies.extend(l);
+        errors.extend(e);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let at = |q: usize| latencies[(latencies.len() * q / 100).min(latencies.len() - 1)];
+    Load {
+        requests: latencies.len(),
+        errors: errors.len(),
+        first_error: errors.into_iter().next(),
+        elapsed,
+        p50: at(50),
+        p99: at(99),
+        max: *latencies.last().expect("at least one request"),
+    }
+}
+
+/// The service binary running as a child process; killed when dropped.
+struct Service {
+    child: Child,
+    port: u16,
+}
+
+struct Memory {
+    current: u64,
+    peak: u64,
+}
+
+impl Service {
+    fn start(darktrace_url: &str) -> Service {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_darktrace-export"))
+            .env_clear()
+            .env("DARKTRACE_HOST", darktrace_url)
+            .env("DARKTRACE_PUBLIC_TOKEN", PUBLIC)
+            .env("DARKTRACE_PRIVATE_TOKEN", PRIVATE)
+            .env("API_TOKENS", API_TOKEN)
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("OBJECTS_PER_RUN", INDICATORS.to_string())
+            .env("MAX_BODY_BYTES", (256 * 1024 * 1024).to_string())
+            .env("DISABLE_PROXIES", "true")
+            .env("LOG_FORMAT", "text")
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the service binary");
+        Service { child, port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    async fn wait_until_healthy(&self, http: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(r) = http.get(self.url("/healthz")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the service did not become healthy within 15 s");
+    }
+
+    /// Resident and peak resident memory, from /proc.
+    fn memory(&self) -> Memory {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/PID/status");
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .map(|k| k * 1024)
+                .expect("field in /proc/PID/status")
+        };
+        Memory {
+            current: kib("VmRSS:"),
+            peak: kib("VmHWM:"),
+        }
+    }
+
+    /// Starts a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM).
+    fn reset_peak(&self) {
+        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
+            .expect("reset the peak RSS");
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -1,0 +1,87 @@
+//! Screening throughput: parse, check and normalise a realistic 100,000-indicator ThreatQ
+//! collection, against the floor of merely reading the same bytes (`IgnoredAny`), plus the
+//! cost of building and signing one Darktrace add call.
+//!
+//! `cargo bench --bench screening`; see BENCHMARKS.md.
+
+#[path = "support/collection.rs"]
+mod collection;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use darktrace_export::config::ScreenConfig;
+use darktrace_export::darktrace::sign;
+use darktrace_export::darktrace::wire::AddCall;
+use darktrace_export::http::request::parse_batch;
+use darktrace_export::outcome::{Reason, Verdict};
+use darktrace_export::screen::Screener;
+use serde::de::IgnoredAny;
+use std::hint::black_box;
+
+const INDICATORS: usize = 100_000;
+
+fn screening(c: &mut Criterion) {
+    let screener = Screener::new(&ScreenConfig::default(), Some("dt.corp.example"));
+    let pending = Verdict::new(Reason::DryRun, "valid; would be sent to Darktrace");
+    // The same mix in a batch small enough to stay in the CPU cache, to show what the size
+    // of the large one costs.
+    for (name, count) in [("collection_100k", INDICATORS), ("collection_1k", 1000)] {
+        let body = collection::threatq_collection(count, 1);
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.sample_size(20);
+        group.bench_function("floor_ignored_any", |b| {
+            b.iter(|| serde_json::from_slice::<IgnoredAny>(black_box(&body)).unwrap())
+        });
+        group.bench_function("parse_only", |b| {
+            b.iter(|| parse_batch(black_box(&body), count).unwrap())
+        });
+        group.bench_function("parse_and_screen", |b| {
+            b.iter(|| {
+                let batch = parse_batch(black_box(&body), count).unwrap();
+                screener.screen(batch.items, &pending)
+            })
+        });
+        group.finish();
+    }
+    let body = collection::threatq_collection(INDICATORS, 1);
+
+    // The entries of one full add call: the first 1,000 accepted values of the collection.
+    let batch = parse_batch(&body, INDICATORS).unwrap();
+    let screened = screener.screen(batch.items, &pending);
+    let entries: Vec<&str> = screened
+        .accepted
+        .iter()
+        .take(1000)
+        .map(|a| a.wire_value.as_str())
+        .collect();
+    let call = AddCall {
+        entries,
+        source: "ThreatQ",
+        expiry: Some("2026-12-27T17:52:02"),
+        description: None,
+        hostname: false,
+    };
+    let mut group = c.benchmark_group("add_call_1000_entries");
+    group.throughput(Throughput::Bytes(call.to_body().len() as u64));
+    group.bench_function("body_and_signature", |b| {
+        b.iter_batched(
+            || sign::date_header(chrono::Utc::now()),
+            |date| {
+                let body = call.to_body();
+                let signature = sign::request_signature(
+                    b"private-token",
+                    "public-token",
+                    "/intelfeed",
+                    &body,
+                    &date,
+                );
+                (body, signature)
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, screening);
+criterion_main!(benches);
