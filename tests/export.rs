@@ -248,3 +248,15 @@ async fn an_answer_without_lists_is_confirmed_by_reading_the_source() {
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[1].target, "/intelfeed?source=ThreatQ");
 }
+
+#[tokio::test]
+async fn a_simulator_told_not_to_record_keeps_no_calls_but_still_serves() {
+    let app = spawn().await;
+    app.sim.record_calls(false);
+    let (status, report) = app
+        .export(&json!([{"type": "FQDN", "value": "a.example"}]))
+        .await;
+    assert_eq!(status, 200, "{report:#}");
+    assert!(app.sim.calls().is_empty());
+    assert_eq!(app.sim.with_store(|s| s.names(None)), vec!["a.example"]);
+}

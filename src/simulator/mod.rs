@@ -10,7 +10,7 @@ pub mod verify;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -104,6 +104,8 @@ struct Shared {
     store: Mutex<Store>,
     faults: Mutex<Faults>,
     calls: Mutex<Vec<CallRecord>>,
+    /// Keep no call records (set for load runs and the standalone simulator).
+    skip_recording: AtomicBool,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
 }
@@ -195,6 +197,12 @@ impl Simulator {
         *self.shared.faults.lock().expect("faults lock") = faults;
     }
 
+    /// Whether to keep a record (body included) of every call for [`Simulator::calls`]. On by
+    /// default; turned off where nothing reads the records, since they grow with every call.
+    pub fn record_calls(&self, record: bool) {
+        self.shared.skip_recording.store(!record, Ordering::Relaxed);
+    }
+
     pub fn calls(&self) -> Vec<CallRecord> {
         self.shared.calls.lock().expect("calls lock").clone()
     }
@@ -277,7 +285,7 @@ async fn intelfeed(
         (hang, injected)
     };
     if hang {
-        shared.record(record(NO_ANSWER, body));
+        shared.record(|| record(NO_ANSWER, body));
         // Long enough for any client timeout; the task ends when the client goes away.
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
         return StatusCode::GATEWAY_TIMEOUT.into_response();
@@ -286,13 +294,17 @@ async fn intelfeed(
         Some((status, retry_after)) => injected_failure(status, retry_after),
         None => answer(&shared, &method, &query, &headers, &body),
     };
-    shared.record(record(status, body));
+    shared.record(|| record(status, body));
     response
 }
 
 impl Shared {
-    fn record(&self, call: CallRecord) {
-        self.calls.lock().expect("calls lock").push(call);
+    /// Keeps the call `make` describes, unless told to keep none.
+    fn record(&self, make: impl FnOnce() -> CallRecord) {
+        if self.skip_recording.load(Ordering::Relaxed) {
+            return;
+        }
+        self.calls.lock().expect("calls lock").push(make());
     }
 }
 
@@ -571,6 +583,8 @@ pub async fn run(args: SimulateArgs) -> std::io::Result<()> {
         }
         None => Simulator::start(listener, tokens, faults)?,
     };
+    // Nothing can read the records of a standalone simulator; keeping them would only grow it.
+    sim.record_calls(false);
     tracing::info!(addr = %sim.addr(), "Darktrace simulator listening");
     println!("Darktrace simulator listening on {}", sim.url());
     tokio::signal::ctrl_c().await?;
