@@ -53,12 +53,19 @@ pub struct Store {
     sources: BTreeSet<String>,
     /// How many times `removeall` was received (the service must never send it).
     pub removeall_calls: usize,
+    /// No entry expires before this (it may be earlier than the true first expiry, never
+    /// later), so most calls skip the scan for expired entries.
+    next_expiry: Option<NaiveDateTime>,
 }
 
 impl Store {
     /// Drops entries whose expiry has passed.
     pub fn expire(&mut self, now: NaiveDateTime) {
+        if self.next_expiry.is_none_or(|first| first > now) {
+            return;
+        }
         self.entries.retain(|_, e| e.expiry.is_none_or(|x| x > now));
+        self.next_expiry = self.entries.values().filter_map(|e| e.expiry).min();
     }
 
     pub fn add(&mut self, names: &[&str], options: &AddOptions) -> AddResult {
@@ -67,6 +74,9 @@ impl Store {
             .clone()
             .unwrap_or_else(|| DEFAULT_SOURCE.into());
         self.sources.insert(source.clone());
+        if let Some(expiry) = options.expiry {
+            self.next_expiry = Some(self.next_expiry.map_or(expiry, |first| first.min(expiry)));
+        }
         let mut result = AddResult::default();
         for raw in names {
             let name = raw.trim();
@@ -221,6 +231,33 @@ mod tests {
         assert_eq!(r.added.len(), 5);
         assert_eq!(r.updated.len(), 4);
         assert!(!r.added.contains(&"bad name".to_string()));
+    }
+
+    #[test]
+    fn entries_vanish_once_their_expiry_has_passed() {
+        let at = |h: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 27)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+        };
+        let mut store = Store::default();
+        let until = |h: u32| AddOptions {
+            source: Some("S".into()),
+            expiry: Some(at(h)),
+            ..AddOptions::default()
+        };
+        store.add(&["late.example"], &until(12));
+        store.add(&["early.example"], &until(10));
+        store.add(&["never.example"], &AddOptions::default());
+        store.expire(at(9));
+        assert_eq!(store.names(None).len(), 3);
+        store.expire(at(10));
+        assert_eq!(store.names(None), vec!["late.example", "never.example"]);
+        store.expire(at(11));
+        assert_eq!(store.names(None).len(), 2);
+        store.expire(at(12));
+        assert_eq!(store.names(None), vec!["never.example"]);
     }
 
     #[test]
