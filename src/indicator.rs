@@ -4,6 +4,7 @@
 //! parsers here, so a value that Darktrace could misread (a comma splits `addlist`) or that
 //! is not what the analyst meant (a URL, a defanged name) never leaves the service.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -33,6 +34,13 @@ impl IndicatorType {
 
     /// Matches a ThreatQ type name: trimmed, case-insensitive.
     pub fn from_threatq_name(name: &str) -> Option<IndicatorType> {
+        // ThreatQ spells its types exactly; only hand-written input needs the lenient match.
+        if let Some(exact) = IndicatorType::ALL
+            .into_iter()
+            .find(|t| t.threatq_name() == name)
+        {
+            return Some(exact);
+        }
         let name = name.trim();
         IndicatorType::ALL
             .into_iter()
@@ -96,7 +104,7 @@ impl Fqdn {
         if without_dot.is_empty() {
             return Err(fail("is only a dot".into()));
         }
-        let ascii = idna::domain_to_ascii(without_dot).map_err(|_| {
+        let ascii = to_ascii(without_dot).map_err(|_| {
             fail(
                 "is not a valid internationalised domain name (IDNA: a bad xn-- label or a disallowed character)"
                     .into(),
@@ -104,7 +112,7 @@ impl Fqdn {
         })?;
         check_ascii_name(&ascii).map_err(fail)?;
         check_unicode_hyphens(&ascii).map_err(fail)?;
-        Ok(Fqdn(ascii))
+        Ok(Fqdn(ascii.into_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -113,11 +121,29 @@ impl Fqdn {
 
     /// True when `self` is `domain` or a name under it.
     pub fn is_within(&self, domain: &Fqdn) -> bool {
-        self.0 == domain.0
-            || (self.0.len() > domain.0.len()
-                && self.0.ends_with(domain.0.as_str())
-                && self.0.as_bytes()[self.0.len() - domain.0.len() - 1] == b'.')
+        name_is_within(&self.0, &domain.0)
     }
+}
+
+/// True when `name` is `domain` or a name under it (both lowercase ASCII).
+pub fn name_is_within(name: &str, domain: &str) -> bool {
+    name == domain
+        || (name.len() > domain.len()
+            && name.ends_with(domain)
+            && name.as_bytes()[name.len() - domain.len() - 1] == b'.')
+}
+
+/// IDNA's domain-to-ASCII. A name of lowercase letters, digits, hyphens and dots with no
+/// `xn--` label (nearly every name a feed carries) maps to itself, so it is borrowed without
+/// running the mapping; the `Cow` form means a name is copied once, after every check.
+fn to_ascii(name: &str) -> Result<Cow<'_, str>, idna::Errors> {
+    let plain = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if plain && !name.split('.').any(|label| label.starts_with("xn--")) {
+        return Ok(Cow::Borrowed(name));
+    }
+    idna::domain_to_ascii(name).map(Cow::Owned)
 }
 
 impl fmt::Display for Fqdn {
@@ -131,6 +157,20 @@ const DEFANGED_DOTS: [&str; 5] = ["[.]", "(.)", "{.}", "[dot]", "(dot)"];
 
 /// Forms that are something other than a bare name, each with why it is refused.
 fn refused_form(value: &str) -> Option<&'static str> {
+    // One pass finds the plain values (nearly all of them), which none of the rules below
+    // can refuse: each rule needs one of these bytes (a defanged dot its bracket, a defanged
+    // scheme its ':' or '[', a line break a control or non-ASCII byte).
+    let suspect = |b: &u8| {
+        matches!(
+            b,
+            b'[' | b'(' | b'{' | b':' | b'*' | b',' | b';' | b'/' | b'\\' | b'?' | b'#' | b'@'
+        ) || b.is_ascii_whitespace()
+            || b.is_ascii_control()
+            || !b.is_ascii()
+    };
+    if !value.as_bytes().iter().any(suspect) {
+        return None;
+    }
     let lower = value.to_lowercase();
     if DEFANGED_DOTS.iter().any(|d| lower.contains(d)) {
         return Some("is defanged ([.]); send the plain name");
@@ -183,10 +223,11 @@ fn address_literal(value: &str) -> Option<&'static str> {
     if value.parse::<Ipv4Addr>().is_ok() {
         return Some("is an IPv4 address, not a domain name; use type IP Address");
     }
-    if is_ipv6_literal(value) {
-        return Some("is an IPv6 address, not a domain name; use type IPv6 Address");
-    }
+    // Every IPv6 form holds a ':', so a value without one is never tried as IPv6.
     if value.contains(':') {
+        if is_ipv6_literal(value) {
+            return Some("is an IPv6 address, not a domain name; use type IPv6 Address");
+        }
         return Some("holds a ':' (a port?); send the host name alone");
     }
     None
@@ -211,11 +252,10 @@ fn check_ascii_name(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    let labels: Vec<&str> = name.split('.').collect();
-    if labels.len() < 2 {
+    if !name.contains('.') {
         return Err("has a single label; a domain name needs at least two (example.com)".into());
     }
-    for label in &labels {
+    for label in name.split('.') {
         if label.is_empty() {
             return Err("has an empty label (two dots in a row, or a leading dot)".into());
         }
@@ -243,7 +283,7 @@ fn check_ascii_name(name: &str) -> Result<(), String> {
     if name.parse::<Ipv4Addr>().is_ok() {
         return Err("is an IPv4 address, not a domain name; use type IP Address".into());
     }
-    if is_numeric_label(labels[labels.len() - 1]) {
+    if is_numeric_label(name.rsplit('.').next().unwrap_or(name)) {
         return Err(
             "ends in a numeric label, so it reads as an IP address; no top-level domain is numeric"
                 .into(),
@@ -295,7 +335,8 @@ pub fn parse_ipv4(raw: &str) -> Result<Ipv4Addr, ValueError> {
     if value.is_empty() {
         return Err(fail("is empty"));
     }
-    if is_ipv6_literal(value) {
+    // Every IPv6 form holds a ':', so plain IPv4 text is never tried as IPv6.
+    if value.contains(':') && is_ipv6_literal(value) {
         return Err(fail("is an IPv6 address; use type IPv6 Address"));
     }
     if value.contains('/') {
@@ -306,12 +347,11 @@ pub fn parse_ipv4(raw: &str) -> Result<Ipv4Addr, ValueError> {
     if value.contains(':') {
         return Err(fail("holds a ':' (a port?); send the address alone"));
     }
-    let octets: Vec<&str> = value.split('.').collect();
-    if octets.len() != 4 {
+    if value.split('.').count() != 4 {
         return Err(fail("is not four dot-separated decimal octets"));
     }
     let mut bytes = [0u8; 4];
-    for (slot, octet) in bytes.iter_mut().zip(&octets) {
+    for (slot, octet) in bytes.iter_mut().zip(value.split('.')) {
         if octet.is_empty() || !octet.bytes().all(|b| b.is_ascii_digit()) {
             return Err(fail("has an octet that is not decimal digits"));
         }
@@ -373,10 +413,29 @@ impl Indicator {
     pub fn wire_value(&self) -> String {
         match self {
             Indicator::Fqdn(name) => name.0.clone(),
-            Indicator::Ipv4(ip) => ip.to_string(),
+            Indicator::Ipv4(ip) => dotted_ipv4(ip),
             Indicator::Ipv6(ip) => exploded_ipv6(ip),
         }
     }
+}
+
+/// `198.51.100.7`, written digit by digit: the same text as `Display`, without the
+/// formatting machinery, which showed in the profile of screening a large batch.
+fn dotted_ipv4(ip: &Ipv4Addr) -> String {
+    let mut out = String::with_capacity(15);
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
+    }
+    out
 }
 
 /// `2001:db8::1` → `2001:0db8:0000:0000:0000:0000:0000:0001`.
@@ -440,6 +499,50 @@ mod tests {
             "::1",
         ] {
             assert!(parse_ipv4(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn values_with_a_refused_form_are_refused_in_any_case() {
+        for bad in [
+            "HXXP://evil.example",
+            "hXXps[:]//evil.example",
+            "a[DOT]example",
+            "a(Dot)example",
+            "a{.}example",
+            "a.exa mple",
+            "a.exam\u{85}ple",
+            "a.exam\u{b}ple",
+            "user@a.example",
+        ] {
+            assert!(Fqdn::parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn ipv4_is_sent_as_displayed() {
+        for text in ["0.0.0.0", "9.10.99.100", "198.51.100.7", "255.255.255.255"] {
+            let ip: Ipv4Addr = text.parse().unwrap();
+            assert_eq!(Indicator::Ipv4(ip).wire_value(), ip.to_string());
+            assert_eq!(Indicator::Ipv4(ip).wire_value(), text);
+        }
+    }
+
+    proptest::proptest! {
+        /// The shortcut for plain names gives what IDNA gives, errors included.
+        #[test]
+        fn plain_names_map_as_idna_maps_them(name in "[a-z0-9.-]{1,30}|(xn--)?[a-z0-9-]{0,12}(\\.(xn--)?[a-z0-9-]{0,12}){0,3}") {
+            proptest::prop_assert_eq!(
+                to_ascii(&name).ok().map(Cow::into_owned),
+                idna::domain_to_ascii(&name).ok()
+            );
+        }
+
+        /// Every IPv4 address is sent as `Display` writes it.
+        #[test]
+        fn every_ipv4_is_sent_as_displayed(bits in proptest::prelude::any::<u32>()) {
+            let ip = Ipv4Addr::from(bits);
+            proptest::prop_assert_eq!(Indicator::Ipv4(ip).wire_value(), ip.to_string());
         }
     }
 
