@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::config::ScreenConfig;
-use crate::indicator::{Fqdn, Indicator};
+use crate::indicator::{Fqdn, Indicator, name_is_within};
 
 /// Special-use names (RFC 6761, RFC 8375, ICANN's `internal`) never exported, nor names under them.
 const SPECIAL_USE_DOMAINS: [&str; 4] = ["localhost", "local", "internal", "arpa"];
@@ -114,10 +114,7 @@ impl Protection {
 
     fn domain_rule(&self, name: &Fqdn) -> Option<String> {
         let text = name.as_str();
-        if let Some(special) = SPECIAL_USE_DOMAINS
-            .iter()
-            .find(|d| text == **d || text.ends_with(&format!(".{d}")))
-        {
+        if let Some(special) = SPECIAL_USE_DOMAINS.iter().find(|d| name_is_within(text, d)) {
             return Some(format!("is under the special-use domain '{special}'"));
         }
         if let Some(suffix) = psl::suffix(text.as_bytes())
@@ -159,28 +156,30 @@ impl Protection {
         if self.export_non_routable {
             return None;
         }
-        let range = match ip {
-            IpAddr::V4(v4) => self.v4_range(v4),
+        let (mapped, range) = match ip {
+            IpAddr::V4(v4) => ("", self.v4_range(v4)),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => self.v4_range(v4).map(|r| format!("IPv4-mapped {r}")),
-                None => self.v6_range(v6),
+                Some(v4) => ("IPv4-mapped ", self.v4_range(v4)),
+                None => ("", self.v6_range(v6)),
             },
         };
-        range.map(|r| format!("is not globally routable: {r} (EXPORT_NON_ROUTABLE=true allows it)"))
+        range.map(|r| {
+            format!("is not globally routable: {mapped}{r} (EXPORT_NON_ROUTABLE=true allows it)")
+        })
     }
 
-    fn v4_range(&self, ip: Ipv4Addr) -> Option<String> {
+    fn v4_range(&self, ip: Ipv4Addr) -> Option<&'static str> {
         self.non_routable_v4
             .iter()
             .find(|(net, _)| net.contains(&ip))
-            .map(|(_, name)| (*name).to_owned())
+            .map(|(_, name)| *name)
     }
 
-    fn v6_range(&self, ip: Ipv6Addr) -> Option<String> {
+    fn v6_range(&self, ip: Ipv6Addr) -> Option<&'static str> {
         self.non_routable_v6
             .iter()
             .find(|(net, _)| net.contains(&ip))
-            .map(|(_, name)| (*name).to_owned())
+            .map(|(_, name)| *name)
     }
 }
 
