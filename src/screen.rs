@@ -81,7 +81,6 @@ impl Screener {
     pub fn screen<'a>(&self, items: Vec<Item<'a>>, pending: &Verdict) -> Screened<'a> {
         let mut results = Vec::with_capacity(items.len());
         let mut accepted = Vec::new();
-        let mut first_seen: HashMap<String, usize> = HashMap::new();
         for (index, item) in items.into_iter().enumerate() {
             let mut result = ItemResult {
                 index,
@@ -114,28 +113,15 @@ impl Screener {
             }
             match self.judge(&indicator.kind, &indicator.status, &indicator.value) {
                 Err(verdict) => result.settle(verdict),
-                Ok(parsed) => {
-                    let wire_value = parsed.wire_value();
-                    match first_seen.entry(wire_value) {
-                        Entry::Occupied(first) => result.settle(Verdict::new(
-                            Reason::Duplicate,
-                            format!("same value as item {}", first.get()),
-                        )),
-                        Entry::Vacant(slot) => {
-                            let wire_value = slot.key().clone();
-                            slot.insert(index);
-                            result.exported_value = Some(wire_value.clone());
-                            accepted.push(Accepted {
-                                index,
-                                indicator: parsed,
-                                wire_value,
-                            });
-                        }
-                    }
-                }
+                Ok(parsed) => accepted.push(Accepted {
+                    index,
+                    wire_value: parsed.wire_value(),
+                    indicator: parsed,
+                }),
             }
             results.push(result);
         }
+        settle_duplicates(&mut accepted, &mut results);
         Screened { results, accepted }
     }
 
@@ -238,6 +224,33 @@ impl Screener {
     }
 }
 
+/// Keeps the first item of each wire value and settles the later ones as duplicates of it.
+/// The keys borrow from `accepted`, so no value is copied to be compared.
+fn settle_duplicates(accepted: &mut Vec<Accepted>, results: &mut [ItemResult<'_>]) {
+    let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(accepted.len());
+    let mut keep = Vec::with_capacity(accepted.len());
+    for item in accepted.iter() {
+        let result = &mut results[item.index];
+        match first_seen.entry(item.wire_value.as_str()) {
+            Entry::Occupied(first) => {
+                result.settle(Verdict::new(
+                    Reason::Duplicate,
+                    format!("same value as item {}", first.get()),
+                ));
+                keep.push(false);
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(item.index);
+                result.exported_value = Some(item.wire_value.clone());
+                keep.push(true);
+            }
+        }
+    }
+    drop(first_seen);
+    let mut keep = keep.into_iter();
+    accepted.retain(|_| keep.next().unwrap_or(false));
+}
+
 /// The form status names are compared in: trimmed and lowercased.
 fn status_key(name: &str) -> String {
     name.trim().to_lowercase()
@@ -282,6 +295,34 @@ mod tests {
             .as_array()
             .unwrap()
             .len()
+    }
+
+    #[test]
+    fn only_the_first_of_equal_values_is_sent_and_later_ones_name_it() {
+        let batch: crate::threatq::Batch = serde_json::from_str(
+            r#"[{"type": "FQDN", "value": "a.example"},
+                {"type": "FQDN", "value": "A.Example."},
+                {"type": "IP Address", "value": "198.51.100.7"},
+                {"type": "FQDN", "value": "a.example"}]"#,
+        )
+        .unwrap();
+        let pending = Verdict::new(Reason::DryRun, "would be sent");
+        let screened = screener().screen(batch.items, &pending);
+        let sent: Vec<(usize, &str)> = screened
+            .accepted
+            .iter()
+            .map(|a| (a.index, a.wire_value.as_str()))
+            .collect();
+        assert_eq!(sent, vec![(0, "a.example"), (2, "198.51.100.7")]);
+        for i in [1, 3] {
+            assert_eq!(screened.results[i].reason, Reason::Duplicate);
+            assert_eq!(screened.results[i].detail, "same value as item 0");
+            assert_eq!(screened.results[i].exported_value, None);
+        }
+        assert_eq!(
+            screened.results[0].exported_value.as_deref(),
+            Some("a.example")
+        );
     }
 
     #[test]
