@@ -4,6 +4,7 @@
 //! `failed`/`deadline` and only Darktrace's answer moves them, so a request cut short by its
 //! deadline still accounts for every item.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::deadline::Deadline;
@@ -146,9 +147,10 @@ impl Exporter {
         };
         match listed {
             Ok(names) => {
-                let present: HashSet<String> = names.iter().map(|n| normalise_echo(n)).collect();
+                let present: HashSet<Cow<'_, str>> =
+                    names.iter().map(|n| normalise_echo(n)).collect();
                 for (item, answer, sent) in unconfirmed {
-                    let verdict = if present.contains(&item.wire_value) {
+                    let verdict = if present.contains(item.wire_value.as_str()) {
                         confirmed_verdict(answer, *sent)
                     } else {
                         Verdict::new(
@@ -209,25 +211,31 @@ pub fn report<'a>(settings: &RequestSettings, results: Vec<ItemResult<'a>>) -> R
     }
 }
 
-/// Darktrace may echo names in another case; compare in the form we send.
-pub(crate) fn normalise_echo(name: &str) -> String {
-    name.trim().trim_end_matches('.').to_ascii_lowercase()
+/// Darktrace may echo names in another case; compare in the form we send. Names echoed
+/// in that form already (the usual case) are borrowed, not copied.
+pub(crate) fn normalise_echo(name: &str) -> Cow<'_, str> {
+    let name = name.trim().trim_end_matches('.');
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
-fn reconcile_lists(
+fn reconcile_lists<'l>(
     chunk: &[&Accepted],
-    added: &Option<Vec<String>>,
-    updated: &Option<Vec<String>>,
+    added: &'l Option<Vec<String>>,
+    updated: &'l Option<Vec<String>>,
     results: &mut [ItemResult<'_>],
 ) {
-    let set = |list: &Option<Vec<String>>| -> HashSet<String> {
+    let set = |list: &'l Option<Vec<String>>| -> HashSet<Cow<'l, str>> {
         list.iter().flatten().map(|n| normalise_echo(n)).collect()
     };
     let (added, updated) = (set(added), set(updated));
     for item in chunk {
-        let verdict = if updated.contains(&item.wire_value) {
+        let verdict = if updated.contains(item.wire_value.as_str()) {
             Verdict::new(Reason::Updated, "already in Darktrace; refreshed")
-        } else if added.contains(&item.wire_value) {
+        } else if added.contains(item.wire_value.as_str()) {
             Verdict::new(Reason::Added, "new entry in Darktrace")
         } else {
             Verdict::new(

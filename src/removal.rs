@@ -29,7 +29,7 @@ impl Held {
     pub fn new(listed: impl IntoIterator<Item = String>) -> Held {
         let mut held = Held::default();
         for name in listed {
-            let value = normalise_echo(&name);
+            let value = normalise_echo(&name).into_owned();
             if value.is_empty() || held.by_value.contains_key(&value) {
                 continue;
             }
@@ -50,7 +50,7 @@ impl Held {
     pub fn iter(&self) -> impl Iterator<Item = (String, &str)> {
         self.names
             .iter()
-            .map(|name| (normalise_echo(name), name.as_str()))
+            .map(|name| (normalise_echo(name).into_owned(), name.as_str()))
     }
 
     pub fn len(&self) -> usize {
