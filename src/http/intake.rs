@@ -34,7 +34,9 @@ pub async fn take_in_body(State(state): State<AppState>, request: Request, next:
     if declared.is_some_and(|len| len > limit as u64) {
         return too_large(limit).into_response();
     }
-    let bytes = match deadline.run(read_limited(body, limit)).await {
+    // Within the limit (checked above), so a declared length only sizes the buffer up front.
+    let capacity = declared.map_or(0, |len| len as usize);
+    let bytes = match deadline.run(read_limited(body, limit, capacity)).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(problem)) => return problem.into_response(),
         Err(_elapsed) => {
@@ -50,10 +52,12 @@ pub async fn take_in_body(State(state): State<AppState>, request: Request, next:
         .await
 }
 
-/// Reads `body` whole, refusing it as soon as it passes `limit` bytes.
-async fn read_limited(body: Body, limit: usize) -> Result<Bytes, Problem> {
+/// Reads `body` whole, refusing it as soon as it passes `limit` bytes. The buffer starts at
+/// `capacity` (the declared `Content-Length`), so a large body is not copied again each time
+/// the buffer would have had to grow.
+async fn read_limited(body: Body, limit: usize, capacity: usize) -> Result<Bytes, Problem> {
     let mut stream = body.into_data_stream();
-    let mut buffer = Vec::new();
+    let mut buffer = Vec::with_capacity(capacity);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| {
             Problem::not_json("the body could not be read to its end (the client stopped sending)")
