@@ -5,6 +5,8 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# Declared in Cargo.toml as bench targets: cargo reads them even for a release build.
+COPY benches ./benches
 COPY openapi.yaml ./
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \

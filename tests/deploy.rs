@@ -196,3 +196,30 @@ fn the_dockerfile_builds_locked_and_runs_unprivileged_with_a_healthcheck() {
         );
     }
 }
+
+/// Cargo reads every target the manifest declares, even for `--bin`: the build stage must
+/// copy the folder of each declared bench, and the ignore file must not drop it.
+#[test]
+fn the_image_build_copies_every_folder_the_manifest_declares_targets_in() {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let ignored = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
+    for (section, folder) in [
+        ("[[bench]]", "benches"),
+        ("[[example]]", "examples"),
+        ("[[test]]", "tests"),
+    ] {
+        if manifest.contains(section) {
+            assert!(
+                dockerfile.contains(&format!("COPY {folder} ./{folder}")),
+                "Cargo.toml declares {section} targets, so the Dockerfile must copy {folder}/"
+            );
+            assert!(
+                !ignored
+                    .lines()
+                    .any(|l| l.trim().trim_end_matches('/') == folder),
+                ".dockerignore drops {folder}/, which the build needs"
+            );
+        }
+    }
+}
