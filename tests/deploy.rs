@@ -211,7 +211,9 @@ fn the_image_build_copies_every_folder_the_manifest_declares_targets_in() {
     ] {
         if manifest.contains(section) {
             assert!(
-                dockerfile.contains(&format!("COPY {folder} ./{folder}")),
+                dockerfile
+                    .lines()
+                    .any(|l| l.trim() == format!("COPY {folder} ./{folder}")),
                 "Cargo.toml declares {section} targets, so the Dockerfile must copy {folder}/"
             );
             assert!(
