@@ -403,7 +403,12 @@ pub fn parse_darktrace_host(raw: &str) -> Result<Url, ConfigError> {
     } else {
         format!("https://{raw}")
     };
-    let url = Url::parse(&with_scheme).map_err(|e| fail(format!("'{raw}' is not a host: {e}")))?;
+    // The value is not echoed: a URL that fails to parse may still hold a password.
+    let url = Url::parse(&with_scheme).map_err(|e| {
+        fail(format!(
+            "is not a host, host:port or https://host[:port] ({e})"
+        ))
+    })?;
     if !matches!(url.scheme(), "https" | "http") {
         return Err(fail(format!(
             "scheme '{}' is not https or http",

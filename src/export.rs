@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use futures_util::future::join_all;
 
 use crate::darktrace::wire::{AddAnswer, AddCall};
-use crate::darktrace::{CallTally, DarktraceClient};
+use crate::darktrace::{CallError, CallTally, DarktraceClient};
 use crate::indicator::Indicator;
 use crate::outcome::{ItemResult, Reason, Report, Summary, Verdict};
 use crate::screen::{Accepted, Screener};
@@ -138,13 +138,14 @@ impl Exporter {
         tally: &CallTally,
         results: &mut [ItemResult<'_>],
     ) {
-        let listed = match deadline
+        let listed = deadline
             .run(self.client.entries(&settings.source, tally))
             .await
-        {
-            Err(_elapsed) => return,
-            Ok(listed) => listed,
-        };
+            .unwrap_or_else(|_elapsed| {
+                Err(CallError::Unexpected(
+                    "the check ran out of time (REQUEST_TIMEOUT_SECS)".into(),
+                ))
+            });
         match listed {
             Ok(names) => {
                 let present: HashSet<Cow<'_, str>> =

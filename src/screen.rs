@@ -81,6 +81,10 @@ impl Screener {
     pub fn screen<'a>(&self, items: Vec<Item<'a>>, pending: &Verdict) -> Screened<'a> {
         let mut results = Vec::with_capacity(items.len());
         let mut accepted = Vec::new();
+        // Values of items whose status is excluded, by the first such item: no other
+        // spelling of the same value may be exported (`Example.com` Whitelisted keeps
+        // `example.com.` Active out too).
+        let mut revoked: HashMap<String, usize> = HashMap::new();
         for (index, item) in items.into_iter().enumerate() {
             let mut result = ItemResult {
                 index,
@@ -112,7 +116,14 @@ impl Screener {
                 result.value = Some(value.clone());
             }
             match self.judge(&indicator.kind, &indicator.status, &indicator.value) {
-                Err(verdict) => result.settle(verdict),
+                Err(verdict) => {
+                    if verdict.reason == Reason::ExcludedStatus
+                        && let Some(value) = parsed_value(&indicator.kind, &indicator.value)
+                    {
+                        revoked.entry(value).or_insert(index);
+                    }
+                    result.settle(verdict);
+                }
                 Ok(parsed) => accepted.push(Accepted {
                     index,
                     wire_value: parsed.wire_value(),
@@ -121,6 +132,7 @@ impl Screener {
             }
             results.push(result);
         }
+        settle_revoked(&mut accepted, &mut results, &revoked);
         settle_duplicates(&mut accepted, &mut results);
         Screened { results, accepted }
     }
@@ -249,6 +261,38 @@ fn settle_duplicates(accepted: &mut Vec<Accepted>, results: &mut [ItemResult<'_>
     drop(first_seen);
     let mut keep = keep.into_iter();
     accepted.retain(|_| keep.next().unwrap_or(false));
+}
+
+/// The wire value of an item kept back by its status, when its type and value are readable.
+fn parsed_value(kind: &Named<'_>, value: &RawValue<'_>) -> Option<String> {
+    let (Named::Name(name), RawValue::Text(raw)) = (kind, value) else {
+        return None;
+    };
+    let kind = IndicatorType::from_threatq_name(name)?;
+    kind.parse(raw).ok().map(|indicator| indicator.wire_value())
+}
+
+/// Keeps back every accepted item whose value an item with an excluded status also holds:
+/// the exclusion says the value must never be deployed, whatever else the batch says.
+fn settle_revoked(
+    accepted: &mut Vec<Accepted>,
+    results: &mut [ItemResult<'_>],
+    revoked: &HashMap<String, usize>,
+) {
+    if revoked.is_empty() {
+        return;
+    }
+    accepted.retain(|item| match revoked.get(&item.wire_value) {
+        Some(first) => {
+            let status = results[*first].detail.clone();
+            results[item.index].settle(Verdict::new(
+                Reason::ExcludedStatus,
+                format!("same value as item {first}, whose {status}"),
+            ));
+            false
+        }
+        None => true,
+    });
 }
 
 /// The form status names are compared in: trimmed and lowercased.
@@ -553,6 +597,30 @@ mod props {
                 prop_assert_eq!(result.exported_value.as_ref(), Some(&accepted.wire_value));
                 prop_assert!(sent.insert(accepted.wire_value.clone()), "sent twice");
             }
+        }
+    }
+
+    #[test]
+    fn an_excluded_status_keeps_every_spelling_of_its_value_back() {
+        for json in [
+            r#"[{"type": "FQDN", "status": "Active", "value": "example.org."},
+                {"type": "FQDN", "status": "Whitelisted", "value": "Example.org"}]"#,
+            r#"[{"type": "FQDN", "status": "Whitelisted", "value": "Example.org"},
+                {"type": "FQDN", "status": "Active", "value": "example.org."}]"#,
+        ] {
+            let batch: crate::threatq::Batch = serde_json::from_str(json).unwrap();
+            let screened = Screener::new(&ScreenConfig::default(), None)
+                .screen(batch.items, &Verdict::new(Reason::DryRun, "would be sent"));
+            assert!(screened.accepted.is_empty(), "{json}");
+            for result in &screened.results {
+                assert_eq!(result.reason, Reason::ExcludedStatus, "{json}");
+            }
+            let active = screened
+                .results
+                .iter()
+                .find(|r| r.detail.starts_with("same value"))
+                .unwrap();
+            assert!(active.detail.contains("Whitelisted"), "{}", active.detail);
         }
     }
 }

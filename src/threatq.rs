@@ -393,7 +393,28 @@ impl<'de, 'c> Visitor<'de> for BatchVisitor<'c> {
         let mut data: Option<Vec<Item<'de>>> = None;
         let mut indicators: Option<Vec<Item<'de>>> = None;
         let mut overrides = BodyOverrides::default();
+        // A key given twice would drop the first list's items (or override) unseen.
+        let mut seen: Vec<&'static str> = Vec::new();
         while let Some(key) = map.next_key::<Text<'de>>()? {
+            let known = [
+                "data",
+                "indicators",
+                "source",
+                "days_to_expiration",
+                "description",
+                "dry_run",
+                "force",
+            ]
+            .into_iter()
+            .find(|k| *k == key.0.as_ref());
+            if let Some(known) = known {
+                if seen.contains(&known) {
+                    return Err(de::Error::custom(format!(
+                        "\"{known}\" is given twice; give it once"
+                    )));
+                }
+                seen.push(known);
+            }
             match key.0.as_ref() {
                 "data" => data = Some(map.next_value_seed(ItemsVisitor(self.0))?),
                 "indicators" => indicators = Some(map.next_value_seed(ItemsVisitor(self.0))?),
@@ -549,5 +570,20 @@ mod tests {
             indicator(&batch, 0).value,
             RawValue::Text(Cow::Borrowed(_))
         ));
+    }
+
+    #[test]
+    fn a_list_or_override_given_twice_is_refused_rather_than_half_read() {
+        for body in [
+            r#"{"indicators": [{"value": "a.example"}], "indicators": []}"#,
+            r#"{"data": [], "data": [{"value": "a.example"}]}"#,
+            r#"{"indicators": [], "dry_run": true, "dry_run": false}"#,
+        ] {
+            let err = serde_json::from_str::<Batch>(body).unwrap_err();
+            assert!(
+                err.is_data() && err.to_string().contains("twice"),
+                "{body}: {err}"
+            );
+        }
     }
 }

@@ -90,13 +90,25 @@ pub fn classify_status(
         return Attempt::Done;
     }
     if status.is_redirection() {
-        let to_403 = location.is_some_and(|l| l.trim_end_matches('/').ends_with("/403"));
-        return Attempt::Fail(if to_403 {
+        let target = location.unwrap_or("").trim();
+        let path = target
+            .split(['?', '#'])
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('/');
+        return Attempt::Fail(if path.ends_with("/403") {
             CallError::Permission
-        } else {
+        } else if path.ends_with("/login") || target.is_empty() {
             CallError::Auth(
                 "Darktrace redirected to its login page: the public token is unknown or was not sent (check DARKTRACE_PUBLIC_TOKEN)".into(),
             )
+        } else {
+            // Not the appliance's answer to a token: a scheme or host redirect (http to
+            // https, a load balancer). Its target is shown without its query.
+            CallError::Unexpected(format!(
+                "Darktrace answered {code} redirecting to {}: check DARKTRACE_HOST (scheme, host and port)",
+                target.split('?').next().unwrap_or("")
+            ))
         });
     }
     let text = String::from_utf8_lossy(&body[..body.len().min(512)]);
@@ -254,5 +266,23 @@ mod tests {
             assert!(d >= full / 2 && d <= full, "retry {retry}: {d:?}");
         }
         assert!(b.delay(30) <= b.cap);
+    }
+
+    #[test]
+    fn only_a_redirect_to_the_login_page_is_an_auth_failure() {
+        assert!(matches!(
+            classify(302, Some("/login?next=/intelfeed"), ""),
+            Attempt::Fail(CallError::Auth(_))
+        ));
+        assert!(matches!(
+            classify(302, None, "Found."),
+            Attempt::Fail(CallError::Auth(_))
+        ));
+        match classify(301, Some("https://dt.example/intelfeed"), "") {
+            Attempt::Fail(CallError::Unexpected(detail)) => {
+                assert!(detail.contains("DARKTRACE_HOST"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
