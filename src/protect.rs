@@ -34,13 +34,38 @@ const NON_ROUTABLE_V4: [(&str, &str); 13] = [
 
 /// IPv6 ranges that are not globally routable. IPv4-mapped addresses (::ffff:0:0/96) are
 /// judged by the IPv4 rules instead; 2001:db8::/32 (documentation) is deliberately absent.
-const NON_ROUTABLE_V6: [(&str, &str); 5] = [
+const NON_ROUTABLE_V6: [(&str, &str); 8] = [
     ("::/128", "unspecified (::)"),
     ("::1/128", "loopback (::1)"),
+    ("64:ff9b:1::/48", "local-use NAT64 (64:ff9b:1::/48)"),
+    ("100::/64", "discard-only (100::/64)"),
+    ("2001:2::/48", "benchmarking (2001:2::/48)"),
     ("fc00::/7", "unique-local (fc00::/7)"),
     ("fe80::/10", "link-local (fe80::/10)"),
     ("ff00::/8", "multicast (ff00::/8)"),
 ];
+
+/// The IPv4 address an IPv6 address carries, and how: IPv4-mapped (`::ffff:a.b.c.d`),
+/// IPv4-compatible (`::a.b.c.d`, deprecated), NAT64 (`64:ff9b::a.b.c.d`) or 6to4
+/// (`2002:aabb:ccdd::`). Such an address reaches the IPv4 one, so the IPv4 rules apply.
+fn embedded_ipv4(ip: Ipv6Addr) -> Option<(&'static str, Ipv4Addr)> {
+    let s = ip.segments();
+    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(("IPv4-mapped ", v4));
+    }
+    if s[..6] == [0; 6] && !(s[6] == 0 && s[7] <= 1) {
+        return Some(("IPv4-compatible ", low));
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(("NAT64 ", low));
+    }
+    if s[0] == 0x2002 {
+        let v4 = Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
+        return Some(("6to4 ", v4));
+    }
+    None
+}
 
 /// The protection rules, built once from the settings.
 #[derive(Debug, Clone)]
@@ -158,9 +183,12 @@ impl Protection {
         }
         let (mapped, range) = match ip {
             IpAddr::V4(v4) => ("", self.v4_range(v4)),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => ("IPv4-mapped ", self.v4_range(v4)),
-                None => ("", self.v6_range(v6)),
+            IpAddr::V6(v6) => match self.v6_range(v6) {
+                Some(range) => ("", Some(range)),
+                None => match embedded_ipv4(v6) {
+                    Some((how, v4)) => (how, self.v4_range(v4)),
+                    None => ("", None),
+                },
             },
         };
         range.map(|r| {
@@ -363,5 +391,33 @@ mod tests {
             ..protected
         };
         assert_eq!(check(&as_hostnames, "corp.example"), None);
+    }
+
+    #[test]
+    fn ipv6_special_ranges_and_addresses_carrying_a_protected_ipv4_are_protected() {
+        let c = ScreenConfig::default();
+        for ip in [
+            "2001:2::1",
+            "100::1",
+            "64:ff9b:1::1",
+            "::10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::10.1.2.3",
+            "64:ff9b::192.168.1.1",
+            "2002:0a00:0001::1",
+            "2002:c0a8:0101::1",
+        ] {
+            assert!(rule(&c, IndicatorType::Ipv6, ip).is_some(), "{ip}");
+        }
+        for ip in [
+            "64:ff9b::8.8.8.8",
+            "2002:0808:0808::1",
+            "::8.8.8.8",
+            "2606:4700::1111",
+        ] {
+            assert_eq!(rule(&c, IndicatorType::Ipv6, ip), None, "{ip}");
+        }
+        let nat64 = rule(&c, IndicatorType::Ipv6, "64:ff9b::10.1.2.3").unwrap();
+        assert!(nat64.contains("NAT64 private"), "{nat64}");
     }
 }

@@ -675,13 +675,20 @@ fn later_items_with_a_value_already_seen_are_duplicates_naming_the_first() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// An excluded status says the value must never be deployed: another item holding the same
+/// value (in any spelling, before or after it) is kept back too, not exported.
 #[test]
-fn an_excluded_first_item_does_not_make_a_later_one_a_duplicate() {
+fn an_excluded_item_keeps_back_every_other_item_with_its_value() {
     let items = [
         json!({"type": "FQDN", "status": "Whitelisted", "value": "evil.example"}),
-        json!({"type": "FQDN", "status": "Active", "value": "evil.example"}),
+        json!({"type": "FQDN", "status": "Active", "value": "Evil.Example."}),
+        json!({"type": "FQDN", "status": "Active", "value": "other.example"}),
     ];
     let results = judge_batch(&standard(), &items);
     assert_eq!(mismatch(&results[0], "excluded_status: Whitelisted"), None);
-    assert_eq!(mismatch(&results[1], "=evil.example"), None);
+    assert_eq!(
+        mismatch(&results[1], "excluded_status: same value as item 0"),
+        None
+    );
+    assert_eq!(mismatch(&results[2], "=other.example"), None);
 }
