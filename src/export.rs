@@ -212,10 +212,17 @@ pub fn report<'a>(settings: &RequestSettings, results: Vec<ItemResult<'a>>) -> R
     }
 }
 
-/// Darktrace may echo names in another case; compare in the form we send. Names echoed
-/// in that form already (the usual case) are borrowed, not copied.
+/// Darktrace may echo names in another case, mark hostname entries with `*`, or list an
+/// IPv6 address compressed; compare in the form we send. Names echoed in that form already
+/// (the usual case) are borrowed, not copied.
 pub(crate) fn normalise_echo(name: &str) -> Cow<'_, str> {
-    let name = name.trim().trim_end_matches('.');
+    let name = name.trim().trim_start_matches('*').trim_start_matches('.');
+    let name = name.trim_end_matches('.');
+    if name.contains(':')
+        && let Ok(ip) = name.parse::<std::net::Ipv6Addr>()
+    {
+        return Cow::Owned(crate::indicator::exploded_ipv6(&ip));
+    }
     if name.bytes().any(|b| b.is_ascii_uppercase()) {
         Cow::Owned(name.to_ascii_lowercase())
     } else {
@@ -294,5 +301,17 @@ mod tests {
             Reason::Updated
         );
         assert_eq!(confirmed_verdict(&answer(None), 3).reason, Reason::Added);
+    }
+
+    #[test]
+    fn echoed_names_compare_in_the_form_sent() {
+        assert_eq!(normalise_echo("Evil.Example."), "evil.example");
+        assert_eq!(normalise_echo("*host.example"), "host.example");
+        assert_eq!(normalise_echo("*.host.example"), "host.example");
+        assert_eq!(
+            normalise_echo("2001:db8::1"),
+            "2001:0db8:0000:0000:0000:0000:0000:0001"
+        );
+        assert!(matches!(normalise_echo("a.example"), Cow::Borrowed(_)));
     }
 }

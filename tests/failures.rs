@@ -283,6 +283,33 @@ async fn nothing_listening_is_darktrace_unavailable() {
     }
 }
 
+/// Darktrace said SUCCESS; only the check could not confirm more before the deadline: the
+/// entries are `accepted`, not `failed`, and the answer is no 502.
+#[tokio::test]
+async fn an_answer_without_lists_whose_check_runs_out_of_time_is_accepted() {
+    let faults = Faults {
+        no_lists: true,
+        hang_reads: true,
+        ..Faults::default()
+    };
+    let app = app_with(simulator().await, faults, |config| {
+        config.limits.request_timeout = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let (status, report) = app.export_or_fail(&two_indicators()).await;
+    assert_eq!(status, 200, "{report:#}");
+    assert_eq!(
+        outcomes(&report),
+        vec![("exported".into(), "accepted".into()); 2]
+    );
+    assert!(
+        details(&report)
+            .iter()
+            .all(|d| d.contains("ran out of time")),
+        "{report:#}"
+    );
+}
+
 #[tokio::test]
 async fn an_answer_without_lists_whose_check_fails_is_accepted() {
     let faults = Faults {

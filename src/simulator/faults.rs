@@ -23,6 +23,9 @@ pub struct Faults {
     pub hang: bool,
     /// Never answer the next `hang_next` calls; later ones are answered.
     pub hang_next: u32,
+    /// Never answer a GET, while changes are answered: how a confirmation read can run out
+    /// of time after a successful add.
+    pub hang_reads: bool,
     /// Answer adds with counts only, as older appliances do.
     pub no_lists: bool,
     /// Answer adds with only `{"response":"SUCCESS"}`.
@@ -65,8 +68,9 @@ impl Faults {
     }
 
     /// Whether this call should never be answered, consuming one `hang_next` if due.
-    pub fn take_hang(&mut self) -> bool {
-        if self.hang {
+    /// `is_read` says whether the call is a GET, which `hang_reads` applies to.
+    pub fn take_hang(&mut self, is_read: bool) -> bool {
+        if self.hang || (is_read && self.hang_reads) {
             return true;
         }
         if self.hang_next > 0 {
@@ -107,7 +111,7 @@ mod tests {
         );
         assert_eq!(f.take_failure(true), Some((503, None)));
         assert_eq!(f.take_failure(true), None);
-        assert!(f.take_hang() && !f.take_hang());
+        assert!(f.take_hang(false) && !f.take_hang(false));
         assert!(f.take_reset() && !f.take_reset());
     }
 
@@ -117,7 +121,7 @@ mod tests {
             hang: true,
             ..Faults::default()
         };
-        assert!((0..5).all(|_| f.take_hang()));
+        assert!((0..5).all(|_| f.take_hang(false)));
     }
 
     #[test]

@@ -278,7 +278,7 @@ async fn intelfeed(
     };
     let (hang, injected) = {
         let mut faults = shared.faults.lock().expect("faults lock");
-        let hang = faults.take_hang();
+        let hang = faults.take_hang(method == Method::GET);
         let injected = (!hang)
             .then(|| faults.take_failure(method == Method::GET))
             .flatten();
