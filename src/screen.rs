@@ -73,7 +73,15 @@ impl Screener {
 
     /// Status names match trimmed and case-insensitively, custom non-ASCII names included.
     pub fn is_excluded_status(&self, status: &str) -> bool {
-        let status = status_key(status);
+        let trimmed = status.trim();
+        if trimmed.is_ascii() {
+            // The common case, compared without a lowercase copy per item.
+            return self
+                .excluded_statuses
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(trimmed));
+        }
+        let status = status_key(trimmed);
         self.excluded_statuses.contains(&status)
     }
 
