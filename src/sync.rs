@@ -75,7 +75,8 @@ impl Exporter {
             .iter()
             .map(|a| a.wire_value.as_str())
             .collect();
-        // Items the service can identify but will not export; a value another item exports stays.
+        // Items the service can identify but will not export. A value another item exports
+        // stays; screening already kept back every spelling of an excluded value.
         let revoked: Vec<&Accepted> = revocable
             .iter()
             .filter(|r| !exported.contains(r.wire_value.as_str()))

@@ -266,8 +266,10 @@ async fn a_whitelisted_indicator_in_the_collection_is_removed_and_one_not_held_i
     assert_eq!(removal_posts(&app), vec!["revoked.example"]);
 }
 
+/// A whitelisted item revokes its value in every spelling: another item holding the same
+/// value is kept back too, and the held entry goes.
 #[tokio::test]
-async fn an_exported_value_is_kept_even_when_another_item_of_it_is_whitelisted() {
+async fn a_value_whitelisted_by_one_item_is_removed_although_another_item_holds_it() {
     let app = spawn().await;
     seed(&app, SOURCE, &["twice.example"], None);
     let (status, report) = app
@@ -280,12 +282,19 @@ async fn an_exported_value_is_kept_even_when_another_item_of_it_is_whitelisted()
     assert_eq!(
         outcomes(&report),
         vec![
-            pair("skipped", "excluded_status"),
-            pair("exported", "updated")
+            pair("removed", "removed"),
+            pair("skipped", "excluded_status")
         ]
     );
-    assert_eq!(held(&app, SOURCE), vec!["twice.example"]);
-    assert!(removal_posts(&app).is_empty());
+    assert!(
+        report["results"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("same value as item 0"),
+        "{report:#}"
+    );
+    assert!(held(&app, SOURCE).is_empty());
+    assert_eq!(removal_posts(&app), vec!["twice.example"]);
 }
 
 #[tokio::test]
