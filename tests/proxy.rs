@@ -8,13 +8,11 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use common::*;
 use darktrace_export::darktrace::proxy::ProxyRoute;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// An HTTP proxy on loopback that records the first request line of each connection and
@@ -200,32 +198,7 @@ async fn an_export_goes_through_the_proxy_in_the_configuration() {
 
 #[tokio::test]
 async fn the_proxy_in_use_is_logged_at_start_without_its_password() {
-    let mut child = binary()
-        .env("DARKTRACE_HOST", "https://127.0.0.1:1")
-        .env("DARKTRACE_PUBLIC_TOKEN", PUBLIC)
-        .env("DARKTRACE_PRIVATE_TOKEN", PRIVATE)
-        .env("API_TOKENS", API_TOKEN)
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("LOG_FORMAT", "text")
-        .env("https_proxy", "http://user:pr0xy-s3cret@127.0.0.1:3128")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let read = async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let done = line.contains("listening");
-            log.push(line);
-            if done {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(60), read).await;
-    let _ = child.kill().await;
-    let text = log.join("\n");
+    let text = start_log(&[("https_proxy", "http://user:pr0xy-s3cret@127.0.0.1:3128")]).await;
     assert!(
         text.contains("http://127.0.0.1:3128 (from https_proxy)"),
         "{text}"

@@ -3,11 +3,7 @@
 
 mod common;
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use common::*;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn exported(n: usize) -> Vec<(String, String)> {
     vec![("exported".into(), "added".into()); n]
@@ -135,32 +131,9 @@ async fn check_against_simulate_with_tls_names_the_fix_then_passes_with_the_ca_f
 
 #[tokio::test]
 async fn turning_verification_off_is_warned_about_at_start() {
-    let mut child = binary()
-        .env("DARKTRACE_HOST", "https://127.0.0.1:1")
-        .env("DARKTRACE_PUBLIC_TOKEN", PUBLIC)
-        .env("DARKTRACE_PRIVATE_TOKEN", PRIVATE)
-        .env("API_TOKENS", API_TOKEN)
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("LOG_FORMAT", "text")
-        .env("ENABLE_SSL_VERIFICATION", "false")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut warned = false;
-    let read = async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("WARN") && line.contains("ENABLE_SSL_VERIFICATION=false") {
-                warned = true;
-                break;
-            }
-            if line.contains("listening") {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(60), read).await;
-    let _ = child.kill().await;
+    let log = start_log(&[("ENABLE_SSL_VERIFICATION", "false")]).await;
+    let warned = log
+        .lines()
+        .any(|line| line.contains("WARN") && line.contains("ENABLE_SSL_VERIFICATION=false"));
     assert!(warned, "a warning names ENABLE_SSL_VERIFICATION=false");
 }

@@ -353,3 +353,35 @@ pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
     panic!("never happened: {what}");
 }
+
+/// What the real binary logs (as text) from start until it listens, started against an
+/// unreachable Darktrace with the test tokens and `extra` variables; then it is stopped.
+pub async fn start_log(extra: &[(&str, &str)]) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = binary()
+        .env("DARKTRACE_HOST", "https://127.0.0.1:1")
+        .env("DARKTRACE_PUBLIC_TOKEN", PUBLIC)
+        .env("DARKTRACE_PRIVATE_TOKEN", PRIVATE)
+        .env("API_TOKENS", API_TOKEN)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "text")
+        .envs(extra.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let read = async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let done = line.contains("listening");
+            log.push(line);
+            if done {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(60), read).await;
+    let _ = child.kill().await;
+    log.join("\n")
+}
