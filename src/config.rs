@@ -684,4 +684,12 @@ mod tests {
             assert!(!text.contains(secret), "{secret} leaked into Debug");
         }
     }
+
+    #[test]
+    fn a_host_that_fails_to_parse_is_not_echoed() {
+        let err =
+            parse_darktrace_host("https://admin:hunter2-secret@dt.example:99999").unwrap_err();
+        assert_eq!(err.setting, "DARKTRACE_HOST");
+        assert!(!err.to_string().contains("hunter2-secret"), "{err}");
+    }
 }
