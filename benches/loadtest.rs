@@ -19,7 +19,7 @@ use bytes::Bytes;
 use darktrace_export::config::{DarktraceConfig, ScreenConfig};
 use darktrace_export::darktrace::wire::AddCall;
 use darktrace_export::darktrace::{CallTally, DarktraceClient};
-use darktrace_export::http::request::parse_batch;
+use darktrace_export::http::request::{parse_batch, read_items};
 use darktrace_export::outcome::{Reason, Verdict};
 use darktrace_export::screen::Screener;
 use darktrace_export::simulator::{Simulator, Store};
@@ -194,8 +194,9 @@ fn screen_once(body: &[u8]) -> Duration {
     let screener = Screener::new(&ScreenConfig::default(), Some("127.0.0.1"));
     let pending = Verdict::new(Reason::DryRun, "");
     let started = Instant::now();
-    let batch = parse_batch(body, INDICATORS).expect("collection parses");
-    let accepted = screener.screen(batch.items, &pending).accepted.len();
+    let mut screening = screener.start();
+    read_items(body, INDICATORS, &mut screening).expect("collection parses");
+    let accepted = screening.finish(&pending).accepted.len();
     let elapsed = started.elapsed();
     assert!(accepted > 0);
     elapsed

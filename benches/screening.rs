@@ -11,7 +11,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use darktrace_export::config::ScreenConfig;
 use darktrace_export::darktrace::sign;
 use darktrace_export::darktrace::wire::AddCall;
-use darktrace_export::http::request::parse_batch;
+use darktrace_export::http::request::{parse_batch, read_items};
 use darktrace_export::outcome::{Reason, Verdict};
 use darktrace_export::screen::Screener;
 use serde::de::IgnoredAny;
@@ -35,10 +35,19 @@ fn screening(c: &mut Criterion) {
         group.bench_function("parse_only", |b| {
             b.iter(|| parse_batch(black_box(&body), count).unwrap())
         });
-        group.bench_function("parse_and_screen", |b| {
+        // Two passes, as /remove and /sync read: the whole list, then screening.
+        group.bench_function("parse_then_screen", |b| {
             b.iter(|| {
                 let batch = parse_batch(black_box(&body), count).unwrap();
                 screener.screen(batch.items, &pending)
+            })
+        });
+        // One pass, as /export reads: each item judged as soon as it is read.
+        group.bench_function("parse_and_screen", |b| {
+            b.iter(|| {
+                let mut screening = screener.start();
+                read_items(black_box(&body), count, &mut screening).unwrap();
+                screening.finish(&pending)
             })
         });
         group.finish();

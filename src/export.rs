@@ -15,8 +15,8 @@ use crate::darktrace::wire::{AddAnswer, AddCall};
 use crate::darktrace::{CallError, CallTally, DarktraceClient};
 use crate::indicator::Indicator;
 use crate::outcome::{ItemResult, Reason, Report, Summary, Verdict};
-use crate::screen::{Accepted, Screener};
-use crate::threatq::Item;
+use crate::screen::{Accepted, Screener, Screening};
+use crate::threatq::{Item, ItemSink};
 
 /// The settings of one request: the configured defaults with its overrides applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,12 +65,28 @@ impl Exporter {
         deadline: &Deadline,
         tally: &CallTally,
     ) -> Report<'a> {
+        let mut screening = self.screener.start();
+        for item in items {
+            screening.take(item);
+        }
+        self.export_screened(screening, settings, deadline, tally)
+            .await
+    }
+
+    /// Exports a batch whose items were judged as they were read, and answers for each.
+    pub async fn export_screened<'a>(
+        &self,
+        screening: Screening<'_, 'a>,
+        settings: &RequestSettings,
+        deadline: &Deadline,
+        tally: &CallTally,
+    ) -> Report<'a> {
         let pending = if settings.dry_run {
             Verdict::new(Reason::DryRun, "valid; would be sent to Darktrace")
         } else {
             deadline_verdict()
         };
-        let screened = self.screener.screen(items, &pending);
+        let screened = screening.finish(&pending);
         let mut results = screened.results;
         if !settings.dry_run {
             self.send_adds(&screened.accepted, settings, deadline, tally, &mut results)

@@ -12,7 +12,7 @@ use crate::config::ScreenConfig;
 use crate::indicator::{Indicator, IndicatorType};
 use crate::outcome::{ItemResult, Reason, Verdict};
 use crate::protect::Protection;
-use crate::threatq::{Item, Named, RawValue};
+use crate::threatq::{Item, ItemSink, Named, RawValue};
 
 /// An item that passed every rule: what to send, and for which result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,62 +87,22 @@ impl Screener {
 
     /// Judges every item. `pending` is the verdict placed on accepted items until they are sent.
     pub fn screen<'a>(&self, items: Vec<Item<'a>>, pending: &Verdict) -> Screened<'a> {
-        let mut results = Vec::with_capacity(items.len());
-        let mut accepted = Vec::new();
-        // Values of items whose status is excluded, by the first such item: no other
-        // spelling of the same value may be exported (`Example.com` Whitelisted keeps
-        // `example.com.` Active out too).
-        let mut revoked: HashMap<String, usize> = HashMap::new();
-        for (index, item) in items.into_iter().enumerate() {
-            let mut result = ItemResult {
-                index,
-                id: None,
-                type_name: None,
-                value: None,
-                outcome: pending.reason.outcome(),
-                exported_value: None,
-                reason: pending.reason,
-                detail: pending.detail.clone(),
-            };
-            let indicator = match item {
-                Item::NotAnObject => {
-                    result.settle(Verdict::new(
-                        Reason::NotAnObject,
-                        "item is not a JSON object",
-                    ));
-                    results.push(result);
-                    continue;
-                }
-                Item::Indicator(indicator) => indicator,
-            };
-            result.id = indicator.id;
-            result.type_name = match &indicator.kind {
-                Named::Name(name) => Some(name.clone()),
-                _ => None,
-            };
-            if let RawValue::Text(value) = &indicator.value {
-                result.value = Some(value.clone());
-            }
-            match self.judge(&indicator.kind, &indicator.status, &indicator.value) {
-                Err(verdict) => {
-                    if verdict.reason == Reason::ExcludedStatus
-                        && let Some(value) = parsed_value(&indicator.kind, &indicator.value)
-                    {
-                        revoked.entry(value).or_insert(index);
-                    }
-                    result.settle(verdict);
-                }
-                Ok(parsed) => accepted.push(Accepted {
-                    index,
-                    wire_value: parsed.wire_value(),
-                    indicator: parsed,
-                }),
-            }
-            results.push(result);
+        let mut screening = self.start();
+        screening.results.reserve_exact(items.len());
+        for item in items {
+            screening.take(item);
         }
-        settle_revoked(&mut accepted, &mut results, &revoked);
-        settle_duplicates(&mut accepted, &mut results);
-        Screened { results, accepted }
+        screening.finish(pending)
+    }
+
+    /// Starts judging a batch whose items arrive one at a time (see [`ItemSink`]).
+    pub fn start<'a>(&self) -> Screening<'_, 'a> {
+        Screening {
+            screener: self,
+            results: Vec::new(),
+            accepted: Vec::new(),
+            revoked: HashMap::new(),
+        }
     }
 
     /// Value shape, type, status, value syntax, protection: the rules that need only the item
@@ -244,9 +204,100 @@ impl Screener {
     }
 }
 
-/// Keeps the first item of each wire value and settles the later ones as duplicates of it.
+/// A batch being judged item by item, in the order of the batch. The rules that compare
+/// items with each other (duplicates, excluded values) are settled in [`Screening::finish`].
+#[derive(Debug)]
+pub struct Screening<'s, 'a> {
+    screener: &'s Screener,
+    results: Vec<ItemResult<'a>>,
+    accepted: Vec<Accepted>,
+    /// Values of items whose status is excluded, by the first such item: no other
+    /// spelling of the same value may be exported (`Example.com` Whitelisted keeps
+    /// `example.com.` Active out too).
+    revoked: HashMap<String, usize>,
+}
+
+impl<'a> ItemSink<'a> for Screening<'_, 'a> {
+    fn take(&mut self, item: Item<'a>) {
+        let index = self.results.len();
+        // Accepted items wait as not yet confirmed; `finish` gives them the request's verdict.
+        let waiting = deadline_placeholder();
+        let mut result = ItemResult {
+            index,
+            id: None,
+            type_name: None,
+            value: None,
+            outcome: waiting.reason.outcome(),
+            exported_value: None,
+            reason: waiting.reason,
+            detail: waiting.detail,
+        };
+        let indicator = match item {
+            Item::NotAnObject => {
+                result.settle(Verdict::new(
+                    Reason::NotAnObject,
+                    "item is not a JSON object",
+                ));
+                self.results.push(result);
+                return;
+            }
+            Item::Indicator(indicator) => indicator,
+        };
+        result.id = indicator.id;
+        match self
+            .screener
+            .judge(&indicator.kind, &indicator.status, &indicator.value)
+        {
+            Err(verdict) => {
+                if verdict.reason == Reason::ExcludedStatus
+                    && let Some(value) = parsed_value(&indicator.kind, &indicator.value)
+                {
+                    self.revoked.entry(value).or_insert(index);
+                }
+                result.settle(verdict);
+            }
+            Ok(parsed) => self.accepted.push(Accepted {
+                index,
+                wire_value: parsed.wire_value(),
+                indicator: parsed,
+            }),
+        }
+        if let Named::Name(name) = indicator.kind {
+            result.type_name = Some(name);
+        }
+        if let RawValue::Text(value) = indicator.value {
+            result.value = Some(value);
+        }
+        self.results.push(result);
+    }
+}
+
+impl<'a> Screening<'_, 'a> {
+    /// Settles the rules across items and gives each accepted item `pending`, the verdict
+    /// it keeps until Darktrace answers for it.
+    pub fn finish(mut self, pending: &Verdict) -> Screened<'a> {
+        settle_revoked(&mut self.accepted, &mut self.results, &self.revoked);
+        settle_duplicates(&mut self.accepted, &mut self.results, pending);
+        Screened {
+            results: self.results,
+            accepted: self.accepted,
+        }
+    }
+}
+
+/// What an accepted item holds before `finish`: the state of an item not yet confirmed.
+fn deadline_placeholder() -> Verdict {
+    Verdict::new(Reason::Deadline, "not yet sent to Darktrace")
+}
+
+/// Keeps the first item of each wire value, with `pending` as its verdict, and settles the
+/// later ones as duplicates of it.
 /// The keys borrow from `accepted`, so no value is copied to be compared.
-fn settle_duplicates(accepted: &mut Vec<Accepted>, results: &mut [ItemResult<'_>]) {
+fn settle_duplicates(
+    accepted: &mut Vec<Accepted>,
+    results: &mut [ItemResult<'_>],
+    pending: &Verdict,
+) {
     let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(accepted.len());
     let mut keep = Vec::with_capacity(accepted.len());
     for item in accepted.iter() {
@@ -262,6 +313,7 @@ fn settle_duplicates(accepted: &mut Vec<Accepted>, results: &mut [ItemResult<'_>
             Entry::Vacant(slot) => {
                 slot.insert(item.index);
                 result.exported_value = Some(item.wire_value.clone());
+                result.settle(pending.clone());
                 keep.push(true);
             }
         }

@@ -6,7 +6,6 @@
 //! an object never fails the batch: it becomes [`Item::NotAnObject`].
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -345,36 +344,66 @@ pub struct Batch<'a> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for Batch<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let counted = Cell::new(0);
-        BatchSeed {
+        let mut items = Vec::new();
+        let read = BatchSeed {
             max_items: usize::MAX,
-            counted: &counted,
+            sink: &mut items,
         }
-        .deserialize(deserializer)
+        .deserialize(deserializer)?;
+        Ok(Batch {
+            items,
+            overrides: read.overrides,
+        })
     }
 }
 
-/// Reads a batch keeping at most `max_items` of its items. Items past that are read only
-/// to check the JSON and count them, never built, so an oversized batch costs no memory
-/// before it is refused. `counted` receives the number of items the batch holds.
-#[derive(Debug, Clone, Copy)]
-pub struct BatchSeed<'c> {
-    pub max_items: usize,
-    pub counted: &'c Cell<usize>,
+/// Where the items of a batch go, one by one, as they are read: a list, or screening
+/// itself, which judges each item while its bytes are still in the CPU cache.
+pub trait ItemSink<'de> {
+    fn take(&mut self, item: Item<'de>);
 }
 
-impl<'de, 'c> DeserializeSeed<'de> for BatchSeed<'c> {
-    type Value = Batch<'de>;
+impl<'de> ItemSink<'de> for Vec<Item<'de>> {
+    fn take(&mut self, item: Item<'de>) {
+        self.push(item);
+    }
+}
+
+/// Drops every item: for a second read that only has to find where a body goes wrong.
+pub struct DiscardItems;
+
+impl<'de> ItemSink<'de> for DiscardItems {
+    fn take(&mut self, _item: Item<'de>) {}
+}
+
+/// What reading a batch leaves besides its items.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BatchRead {
+    pub overrides: BodyOverrides,
+    /// How many items the batch holds, those past `max_items` included.
+    pub total: usize,
+}
+
+/// Reads a batch, handing at most `max_items` of its items to `sink`. Items past that are
+/// read only to check the JSON and count them, never built, so an oversized batch costs no
+/// memory before it is refused.
+pub struct BatchSeed<'s, S> {
+    pub max_items: usize,
+    pub sink: &'s mut S,
+}
+
+impl<'de, 's, S: ItemSink<'de>> DeserializeSeed<'de> for BatchSeed<'s, S> {
+    type Value = BatchRead;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_any(BatchVisitor(self))
     }
 }
 
-struct BatchVisitor<'c>(BatchSeed<'c>);
+struct BatchVisitor<'s, S>(BatchSeed<'s, S>);
 
-impl<'de, 'c> Visitor<'de> for BatchVisitor<'c> {
-    type Value = Batch<'de>;
+impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for BatchVisitor<'s, S> {
+    type Value = BatchRead;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(
@@ -383,15 +412,21 @@ impl<'de, 'c> Visitor<'de> for BatchVisitor<'c> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        Ok(Batch {
-            items: ItemsVisitor(self.0).visit_seq(seq)?,
+        let seed = self.0;
+        Ok(BatchRead {
+            total: ItemsVisitor {
+                max_items: seed.max_items,
+                sink: seed.sink,
+            }
+            .visit_seq(seq)?,
             overrides: BodyOverrides::default(),
         })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut data: Option<Vec<Item<'de>>> = None;
-        let mut indicators: Option<Vec<Item<'de>>> = None;
+        let seed = self.0;
+        let mut data: Option<usize> = None;
+        let mut indicators: Option<usize> = None;
         let mut overrides = BodyOverrides::default();
         // A key given twice would drop the first list's items (or override) unseen.
         let mut seen: Vec<&'static str> = Vec::new();
@@ -416,8 +451,24 @@ impl<'de, 'c> Visitor<'de> for BatchVisitor<'c> {
                 seen.push(known);
             }
             match key.0.as_ref() {
-                "data" => data = Some(map.next_value_seed(ItemsVisitor(self.0))?),
-                "indicators" => indicators = Some(map.next_value_seed(ItemsVisitor(self.0))?),
+                "data" => {
+                    if indicators.is_some() {
+                        return Err(both_lists());
+                    }
+                    data = Some(map.next_value_seed(ItemsVisitor {
+                        max_items: seed.max_items,
+                        sink: &mut *seed.sink,
+                    })?);
+                }
+                "indicators" => {
+                    if data.is_some() {
+                        return Err(both_lists());
+                    }
+                    indicators = Some(map.next_value_seed(ItemsVisitor {
+                        max_items: seed.max_items,
+                        sink: &mut *seed.sink,
+                    })?);
+                }
                 "source" => overrides.source = map.next_value()?,
                 "days_to_expiration" => overrides.days_to_expiration = map.next_value()?,
                 "description" => overrides.description = map.next_value()?,
@@ -429,14 +480,11 @@ impl<'de, 'c> Visitor<'de> for BatchVisitor<'c> {
             }
         }
         match (indicators, data) {
-            (Some(_), Some(_)) => Err(de::Error::custom(
-                "give either \"data\" or \"indicators\", not both",
-            )),
-            (Some(items), None) => Ok(Batch { items, overrides }),
+            (Some(total), _) => Ok(BatchRead { overrides, total }),
             // A ThreatQ list page: its other top-level keys are not ours to read.
-            (None, Some(items)) => Ok(Batch {
-                items,
+            (None, Some(total)) => Ok(BatchRead {
                 overrides: BodyOverrides::default(),
+                total,
             }),
             (None, None) => Err(de::Error::custom(
                 "expected an array of indicators, or an object with \"data\" or \"indicators\"",
@@ -445,32 +493,40 @@ impl<'de, 'c> Visitor<'de> for BatchVisitor<'c> {
     }
 }
 
-/// The list of items, kept up to the seed's `max_items` and counted to its end.
-struct ItemsVisitor<'c>(BatchSeed<'c>);
+/// Refused as soon as the second list starts, so no item of it reaches the sink.
+fn both_lists<E: de::Error>() -> E {
+    E::custom("give either \"data\" or \"indicators\", not both")
+}
 
-impl<'de, 'c> DeserializeSeed<'de> for ItemsVisitor<'c> {
-    type Value = Vec<Item<'de>>;
+/// The list of items: each of the first `max_items` goes to the sink, all are counted.
+struct ItemsVisitor<'s, S> {
+    max_items: usize,
+    sink: &'s mut S,
+}
+
+impl<'de, 's, S: ItemSink<'de>> DeserializeSeed<'de> for ItemsVisitor<'s, S> {
+    /// How many items the list holds.
+    type Value = usize;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_seq(self)
     }
 }
 
-impl<'de, 'c> Visitor<'de> for ItemsVisitor<'c> {
-    type Value = Vec<Item<'de>>;
+impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for ItemsVisitor<'s, S> {
+    type Value = usize;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an array of indicators")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::new();
         let mut total = 0usize;
         // Each element consumes input, so the loop ends with the body.
         loop {
-            let more = if total < self.0.max_items {
+            let more = if total < self.max_items {
                 seq.next_element::<Item<'de>>()?
-                    .map(|item| items.push(item))
+                    .map(|item| self.sink.take(item))
             } else {
                 seq.next_element::<IgnoredAny>()?.map(drop)
             };
@@ -479,8 +535,7 @@ impl<'de, 'c> Visitor<'de> for ItemsVisitor<'c> {
             }
             total += 1;
         }
-        self.0.counted.set(total);
-        Ok(items)
+        Ok(total)
     }
 }
 

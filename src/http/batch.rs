@@ -24,11 +24,15 @@ pub async fn export(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let started = Instant::now();
-    let (batch, settings) = read_batch(&state, query.as_deref(), &body)?;
+    // Each item is judged as soon as it is read, while its bytes are still in the cache.
+    let mut screening = state.exporter.screener.start();
+    let overrides =
+        request::read_items(&body, state.config.limits.objects_per_run, &mut screening)?;
+    let settings = request::settings(&state.config, &overrides, query.as_deref())?;
     let tally = CallTally::default();
     let report = state
         .exporter
-        .export(batch.items, &settings, &deadline, &tally)
+        .export_screened(screening, &settings, &deadline, &tally)
         .await;
     log_summary("export", &report, &tally, started);
     Ok(report_response(&report))

@@ -1,8 +1,6 @@
 //! Reading a batch request: content type, body size, JSON shape, batch size and overrides,
 //! each refusal a [`Problem`] that says what to fix.
 
-use std::cell::Cell;
-
 use axum::http::{HeaderMap, header};
 use chrono::Utc;
 use serde::de::DeserializeSeed;
@@ -12,7 +10,7 @@ use crate::config::{
 };
 use crate::export::{RequestSettings, expiry_after};
 use crate::http::problem::Problem;
-use crate::threatq::{Batch, BatchSeed, BodyOverrides};
+use crate::threatq::{Batch, BatchRead, BatchSeed, BodyOverrides, DiscardItems, ItemSink};
 
 /// Query parameters a batch request understands; any other is refused, so a typo such as
 /// `dryrun=true` can never turn into a real export.
@@ -53,42 +51,56 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
 
 /// Parses the body into a batch: 400 when it is not JSON, 422 when it is the wrong shape,
 /// 413 when it holds more items than `OBJECTS_PER_RUN`.
+pub fn parse_batch<'a>(body: &'a [u8], objects_per_run: usize) -> Result<Batch<'a>, Problem> {
+    let mut items = Vec::new();
+    let overrides = read_items(body, objects_per_run, &mut items)?;
+    Ok(Batch { items, overrides })
+}
+
+/// Reads the body, handing each item to `sink` as soon as it is read, and returns the
+/// body's overrides; refusals as for [`parse_batch`]. What reached the sink of a body that
+/// is refused must be dropped with it.
 ///
 /// The body is read once without path tracking, which costs an allocation per object key;
 /// only a body that fails is read again with it, to name where it went wrong. Both reads
 /// are the same deterministic pass, so the second fails exactly where the first did.
-pub fn parse_batch<'a>(body: &'a [u8], objects_per_run: usize) -> Result<Batch<'a>, Problem> {
-    let counted = Cell::new(0);
+pub fn read_items<'a, S: ItemSink<'a>>(
+    body: &'a [u8],
+    objects_per_run: usize,
+    sink: &mut S,
+) -> Result<BodyOverrides, Problem> {
     let seed = BatchSeed {
         max_items: objects_per_run,
-        counted: &counted,
+        sink,
     };
-    let Ok(batch) = read_batch(body, seed) else {
+    let Ok(read) = read_batch(body, seed) else {
         return Err(explain_failure(body, objects_per_run));
     };
-    if counted.get() > objects_per_run {
+    if read.total > objects_per_run {
         return Err(Problem::too_large(format!(
             "batch has {} indicators; OBJECTS_PER_RUN is {objects_per_run}",
-            counted.get()
+            read.total
         )));
     }
-    Ok(batch)
+    Ok(read.overrides)
 }
 
-fn read_batch<'a>(body: &'a [u8], seed: BatchSeed<'_>) -> Result<Batch<'a>, serde_json::Error> {
+fn read_batch<'a, S: ItemSink<'a>>(
+    body: &'a [u8],
+    seed: BatchSeed<'_, S>,
+) -> Result<BatchRead, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let batch = seed.deserialize(&mut deserializer)?;
+    let read = seed.deserialize(&mut deserializer)?;
     deserializer.end()?;
-    Ok(batch)
+    Ok(read)
 }
 
 /// The problem with a body that did not parse, with the path of the failing field.
 fn explain_failure(body: &[u8], objects_per_run: usize) -> Problem {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let counted = Cell::new(0);
     let seed = BatchSeed {
         max_items: objects_per_run,
-        counted: &counted,
+        sink: &mut DiscardItems,
     };
     let mut track = serde_path_to_error::Track::new();
     let read = seed.deserialize(serde_path_to_error::Deserializer::new(
