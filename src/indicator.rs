@@ -89,6 +89,14 @@ impl Fqdn {
     /// resolve names) and checks the result; anything that is not a bare name is refused
     /// with a message saying why.
     pub fn parse(raw: &str) -> Result<Fqdn, ValueError> {
+        if let Some(name) = plain_name(raw) {
+            return Ok(Fqdn(name.to_owned()));
+        }
+        Self::parse_any(raw)
+    }
+
+    /// Every rule, one after another: the path of any value [`plain_name`] does not vouch for.
+    fn parse_any(raw: &str) -> Result<Fqdn, ValueError> {
         let fail = |m: String| ValueError::new(IndicatorType::Fqdn, m);
         let value = raw.trim();
         if value.is_empty() {
@@ -131,6 +139,38 @@ pub fn name_is_within(name: &str, domain: &str) -> bool {
         || (name.len() > domain.len()
             && name.ends_with(domain)
             && name.as_bytes()[name.len() - domain.len() - 1] == b'.')
+}
+
+/// The name a feed nearly always sends, checked in one pass over its bytes: labels of
+/// lowercase ASCII letters, digits and inner hyphens, none an `xn--` label, at least two, the
+/// last not numeric, within the length limits, with at most one trailing dot. Such a name is
+/// its own normal form and every rule of [`Fqdn::parse_any`] accepts it unchanged; for any
+/// other value this says `None` and those rules decide.
+fn plain_name(value: &str) -> Option<&str> {
+    let name = value.strip_suffix('.').unwrap_or(value);
+    if name.len() > MAX_NAME_LEN {
+        return None;
+    }
+    let mut labels = 0;
+    let mut last_label: &[u8] = &[];
+    for label in name.as_bytes().split(|b| *b == b'.') {
+        let plain = !label.is_empty()
+            && label.len() <= MAX_LABEL_LEN
+            && label[0] != b'-'
+            && label[label.len() - 1] != b'-'
+            && !label.starts_with(b"xn--")
+            && label
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+        if !plain {
+            return None;
+        }
+        labels += 1;
+        last_label = label;
+    }
+    // A numeric or `0x` last label reads as an address (the full rules say which).
+    let numeric = last_label.iter().all(u8::is_ascii_digit) || last_label.starts_with(b"0x");
+    (labels >= 2 && !numeric).then_some(name)
 }
 
 /// IDNA's domain-to-ASCII. A name of lowercase letters, digits, hyphens and dots with no
@@ -622,6 +662,26 @@ mod tests {
     }
 
     #[test]
+    fn plain_names_are_checked_in_one_pass_and_the_rest_by_every_rule() {
+        assert_eq!(plain_name("evil.example."), Some("evil.example"));
+        assert_eq!(plain_name("a-1.b2.example"), Some("a-1.b2.example"));
+        for other in [
+            "Evil.example",
+            "evil.example..",
+            "xn--bcher-kva.example",
+            "1.2.3.4",
+            "host.0x1f",
+            "-a.example",
+            "single",
+            "a_b.example",
+            " evil.example",
+            "",
+        ] {
+            assert_eq!(plain_name(other), None, "{other}");
+        }
+    }
+
+    #[test]
     fn type_names_match_trimmed_and_case_insensitive() {
         assert_eq!(
             IndicatorType::from_threatq_name(" ip address "),
@@ -726,8 +786,22 @@ mod props {
         }
 
         #[test]
+        fn the_one_pass_check_vouches_only_for_what_every_rule_accepts(
+            raw in prop_oneof![any_value(), "[a-z0-9x.-]{0,24}", "[a-z0-9-]{60,66}\\.[a-z0-9x-]{1,4}"],
+        ) {
+            if let Some(name) = plain_name(&raw) {
+                prop_assert_eq!(Fqdn::parse_any(&raw), Ok(Fqdn(name.to_owned())));
+            }
+        }
+
+        #[test]
         fn generated_names_are_accepted_lowercased_and_reparse_unchanged(
-            labels in proptest::collection::vec("[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,20}[a-zA-Z0-9_])?", 1..5),
+            // An `xn--` label must be valid punycode, which a random one is not.
+            labels in proptest::collection::vec(
+                "[a-zA-Z0-9_]([a-zA-Z0-9_-]{0,20}[a-zA-Z0-9_])?"
+                    .prop_filter("not an xn-- label", |l| !l.to_ascii_lowercase().starts_with("xn--")),
+                1..5,
+            ),
             unicode in "[a-zäöüéñ日本]{1,10}",
             tld in "[a-zA-Z]{2,6}",
         ) {
