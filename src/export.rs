@@ -13,7 +13,7 @@ use futures_util::future::join_all;
 
 use crate::darktrace::wire::{AddAnswer, AddCall};
 use crate::darktrace::{CallError, CallTally, DarktraceClient};
-use crate::indicator::Indicator;
+use crate::indicator::IndicatorType;
 use crate::outcome::{ItemResult, Reason, Report, Summary, Verdict};
 use crate::screen::{Accepted, Screener, Screening};
 use crate::threatq::{Item, ItemSink};
@@ -111,9 +111,7 @@ impl Exporter {
             source: &settings.source,
             expiry: settings.expiry.as_deref(),
             description: settings.description.as_deref(),
-            hostname: chunk
-                .first()
-                .is_some_and(|a| self.is_hostname(&a.indicator)),
+            hostname: chunk.first().is_some_and(|a| self.is_hostname(a.kind)),
         });
         let answers = join_all(
             calls.map(|call| async move { deadline.run(self.client.add(&call, tally)).await }),
@@ -197,9 +195,8 @@ impl Exporter {
     /// Splits accepted items into calls: hostnames apart (the flag covers a whole call),
     /// then chunks of `batch_size`.
     fn plan<'x>(&self, accepted: &'x [Accepted]) -> Vec<Vec<&'x Accepted>> {
-        let (hostnames, others): (Vec<&Accepted>, Vec<&Accepted>) = accepted
-            .iter()
-            .partition(|a| self.is_hostname(&a.indicator));
+        let (hostnames, others): (Vec<&Accepted>, Vec<&Accepted>) =
+            accepted.iter().partition(|a| self.is_hostname(a.kind));
         [others, hostnames]
             .into_iter()
             .flat_map(|group| {
@@ -211,8 +208,8 @@ impl Exporter {
             .collect()
     }
 
-    fn is_hostname(&self, indicator: &Indicator) -> bool {
-        self.fqdn_as_hostname && matches!(indicator, Indicator::Fqdn(_))
+    fn is_hostname(&self, kind: IndicatorType) -> bool {
+        self.fqdn_as_hostname && kind == IndicatorType::Fqdn
     }
 }
 

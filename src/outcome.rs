@@ -195,7 +195,7 @@ pub struct ItemResult<'a> {
     pub value: Option<Cow<'a, str>>,
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub exported_value: Option<String>,
+    pub exported_value: Option<Cow<'a, str>>,
     pub reason: Reason,
     pub detail: Cow<'static, str>,
 }

@@ -4,6 +4,7 @@
 //! `value`), type, status, value syntax, protection, duplicate. The first rule that refuses
 //! an item gives its result, so the answer names the most basic thing wrong with it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::IpAddr;
@@ -18,7 +19,7 @@ use crate::threatq::{Item, ItemSink, Named, RawValue};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
     pub index: usize,
-    pub indicator: Indicator,
+    pub kind: IndicatorType,
     /// The exact text Darktrace receives.
     pub wire_value: String,
 }
@@ -258,8 +259,8 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
             }
             Ok(parsed) => self.accepted.push(Accepted {
                 index,
-                wire_value: parsed.wire_value(),
-                indicator: parsed,
+                kind: parsed.kind(),
+                wire_value: parsed.into_wire_value(),
             }),
         }
         if let Named::Name(name) = indicator.kind {
@@ -312,7 +313,11 @@ fn settle_duplicates(
             }
             Entry::Vacant(slot) => {
                 slot.insert(item.index);
-                result.exported_value = Some(item.wire_value.clone());
+                // Borrowed from the body when the item was sent as written (the usual case).
+                result.exported_value = Some(match &result.value {
+                    Some(value) if *value == item.wire_value => value.clone(),
+                    _ => Cow::Owned(item.wire_value.clone()),
+                });
                 result.settle(pending.clone());
                 keep.push(true);
             }
@@ -389,7 +394,7 @@ mod tests {
         screened
             .results
             .into_iter()
-            .map(|r| (r.reason, r.exported_value))
+            .map(|r| (r.reason, r.exported_value.map(Cow::into_owned)))
             .collect()
     }
 
@@ -427,6 +432,11 @@ mod tests {
             screened.results[0].exported_value.as_deref(),
             Some("a.example")
         );
+        // Sent as written, so the answer borrows the value from the body.
+        assert!(matches!(
+            screened.results[0].exported_value,
+            Some(Cow::Borrowed(_))
+        ));
     }
 
     #[test]
@@ -654,7 +664,7 @@ mod props {
             for accepted in &screened.accepted {
                 let result = &screened.results[accepted.index];
                 prop_assert_eq!(result.outcome, Outcome::WouldExport);
-                prop_assert_eq!(result.exported_value.as_ref(), Some(&accepted.wire_value));
+                prop_assert_eq!(result.exported_value.as_deref(), Some(accepted.wire_value.as_str()));
                 prop_assert!(sent.insert(accepted.wire_value.clone()), "sent twice");
             }
         }
