@@ -194,8 +194,8 @@ fn screen_once(body: &[u8]) -> Duration {
     let screener = Screener::new(&ScreenConfig::default(), Some("127.0.0.1"));
     let pending = Verdict::new(Reason::DryRun, "");
     let started = Instant::now();
-    let mut screening = screener.start();
-    read_items(body, INDICATORS, &mut screening).expect("collection parses");
+    let (screening, _) =
+        read_items(body, INDICATORS, || screener.start()).expect("collection parses");
     let accepted = screening.finish(&pending).accepted.len();
     let elapsed = started.elapsed();
     assert!(accepted > 0);

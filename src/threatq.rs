@@ -163,11 +163,92 @@ pub enum Item<'a> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for Item<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ItemVisitor)
+        ItemSeed(KeyReading::Checked).deserialize(deserializer)
     }
 }
 
-struct ItemVisitor;
+/// How the keys of indicator objects are read.
+///
+/// An indicator object has some 25 keys, of which the service reads a handful, so reading
+/// keys is most of the cost above merely skipping the JSON. `Raw` reads them as bytes and
+/// checks them here, which is faster than having serde_json check each as text and refuses
+/// the same keys, except one it cannot tell apart: a key whose escapes decode to a control
+/// character (legal) from one holding that character raw (not JSON). `Raw` refuses both, so
+/// a body it refuses is read again `Checked` before it is refused (see
+/// [`crate::http::request::read_items`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyReading {
+    Raw,
+    Checked,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ItemSeed(KeyReading);
+
+impl<'de> DeserializeSeed<'de> for ItemSeed {
+    type Value = Item<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(ItemVisitor(self.0))
+    }
+}
+
+/// A key read as raw bytes: refused when serde_json would refuse it as text (a raw control
+/// character, invalid UTF-8), and also when its escapes decode to a control character.
+struct RawKey<'a>(Cow<'a, [u8]>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawKey<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawKey<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+                check_key(v)?;
+                Ok(RawKey(Cow::Borrowed(v)))
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                check_key(v)?;
+                Ok(RawKey(Cow::Owned(v.to_vec())))
+            }
+        }
+        deserializer.deserialize_bytes(V)
+    }
+}
+
+/// Printable ASCII (nearly every key) passes at once; otherwise no control character and
+/// valid UTF-8.
+fn check_key<E: de::Error>(key: &[u8]) -> Result<(), E> {
+    if key.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return Ok(());
+    }
+    if key.iter().any(|b| *b < 0x20) {
+        return Err(E::custom("control character in an object key"));
+    }
+    std::str::from_utf8(key)
+        .map(drop)
+        .map_err(|_| E::custom("object key is not valid UTF-8"))
+}
+
+struct ItemVisitor(KeyReading);
+
+impl ItemVisitor {
+    /// The next key, as bytes, read the chosen way.
+    fn next_key<'de, A: MapAccess<'de>>(
+        &self,
+        map: &mut A,
+    ) -> Result<Option<Cow<'de, [u8]>>, A::Error> {
+        Ok(match self.0 {
+            KeyReading::Raw => map.next_key::<RawKey<'de>>()?.map(|k| k.0),
+            KeyReading::Checked => map.next_key::<Text<'de>>()?.map(|k| match k.0 {
+                Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+                Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+            }),
+        })
+    }
+}
 
 impl<'de> Visitor<'de> for ItemVisitor {
     type Value = Item<'de>;
@@ -181,21 +262,21 @@ impl<'de> Visitor<'de> for ItemVisitor {
         let mut type_id_seen = false;
         let mut status_id_seen = false;
         let mut indicator_id = None;
-        while let Some(key) = map.next_key::<Text<'de>>()? {
-            match key.0.as_ref() {
-                "value" => item.value = map.next_value::<ValueField<'de>>()?.0,
-                "type" => item.kind = map.next_value()?,
-                "status" => item.status = map.next_value()?,
-                "type_id" => {
+        while let Some(key) = self.next_key(&mut map)? {
+            match key.as_ref() {
+                b"value" => item.value = map.next_value::<ValueField<'de>>()?.0,
+                b"type" => item.kind = map.next_value()?,
+                b"status" => item.status = map.next_value()?,
+                b"type_id" => {
                     map.next_value::<IgnoredAny>()?;
                     type_id_seen = true;
                 }
-                "status_id" => {
+                b"status_id" => {
                     map.next_value::<IgnoredAny>()?;
                     status_id_seen = true;
                 }
-                "id" => item.id = map.next_value::<IdField>()?.0,
-                "indicator_id" => indicator_id = map.next_value::<IdField>()?.0,
+                b"id" => item.id = map.next_value::<IdField>()?.0,
+                b"indicator_id" => indicator_id = map.next_value::<IdField>()?.0,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -347,6 +428,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Batch<'a> {
         let mut items = Vec::new();
         let read = BatchSeed {
             max_items: usize::MAX,
+            keys: KeyReading::Checked,
             sink: &mut items,
         }
         .deserialize(deserializer)?;
@@ -369,13 +451,6 @@ impl<'de> ItemSink<'de> for Vec<Item<'de>> {
     }
 }
 
-/// Drops every item: for a second read that only has to find where a body goes wrong.
-pub struct DiscardItems;
-
-impl<'de> ItemSink<'de> for DiscardItems {
-    fn take(&mut self, _item: Item<'de>) {}
-}
-
 /// What reading a batch leaves besides its items.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BatchRead {
@@ -389,6 +464,7 @@ pub struct BatchRead {
 /// memory before it is refused.
 pub struct BatchSeed<'s, S> {
     pub max_items: usize,
+    pub keys: KeyReading,
     pub sink: &'s mut S,
 }
 
@@ -416,6 +492,7 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for BatchVisitor<'s, S> {
         Ok(BatchRead {
             total: ItemsVisitor {
                 max_items: seed.max_items,
+                keys: seed.keys,
                 sink: seed.sink,
             }
             .visit_seq(seq)?,
@@ -457,6 +534,7 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for BatchVisitor<'s, S> {
                     }
                     data = Some(map.next_value_seed(ItemsVisitor {
                         max_items: seed.max_items,
+                        keys: seed.keys,
                         sink: &mut *seed.sink,
                     })?);
                 }
@@ -466,6 +544,7 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for BatchVisitor<'s, S> {
                     }
                     indicators = Some(map.next_value_seed(ItemsVisitor {
                         max_items: seed.max_items,
+                        keys: seed.keys,
                         sink: &mut *seed.sink,
                     })?);
                 }
@@ -501,6 +580,7 @@ fn both_lists<E: de::Error>() -> E {
 /// The list of items: each of the first `max_items` goes to the sink, all are counted.
 struct ItemsVisitor<'s, S> {
     max_items: usize,
+    keys: KeyReading,
     sink: &'s mut S,
 }
 
@@ -525,7 +605,7 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for ItemsVisitor<'s, S> {
         // Each element consumes input, so the loop ends with the body.
         loop {
             let more = if total < self.max_items {
-                seq.next_element::<Item<'de>>()?
+                seq.next_element_seed(ItemSeed(self.keys))?
                     .map(|item| self.sink.take(item))
             } else {
                 seq.next_element::<IgnoredAny>()?.map(drop)
@@ -639,6 +719,82 @@ mod tests {
                 err.is_data() && err.to_string().contains("twice"),
                 "{body}: {err}"
             );
+        }
+    }
+
+    pub(super) fn read_with(keys: KeyReading, body: &[u8]) -> Result<Vec<Item<'_>>, String> {
+        let mut items = Vec::new();
+        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        BatchSeed {
+            max_items: usize::MAX,
+            keys,
+            sink: &mut items,
+        }
+        .deserialize(&mut deserializer)
+        .and_then(|_| deserializer.end())
+        .map_err(|e| e.to_string())?;
+        Ok(items)
+    }
+
+    #[test]
+    fn raw_keys_refuse_what_checked_keys_refuse() {
+        let raw_control = b"[{\"va\x01lue\": 1}]".as_slice();
+        let bad_utf8 = b"[{\"va\xfflue\": 1}]".as_slice();
+        let lone_surrogate = br#"[{"\ud800": 1}]"#.as_slice();
+        for body in [raw_control, bad_utf8, lone_surrogate] {
+            assert!(read_with(KeyReading::Checked, body).is_err());
+            assert!(read_with(KeyReading::Raw, body).is_err());
+        }
+        // An escaped control character is legal JSON; only the checked read can tell.
+        let escaped_control = br#"[{"a\nb": 1, "value": "a.example"}]"#.as_slice();
+        assert!(read_with(KeyReading::Raw, escaped_control).is_err());
+        let items = read_with(KeyReading::Checked, escaped_control).unwrap();
+        assert_eq!(items.len(), 1);
+    }
+}
+
+/// Raw keys never accept what checked keys refuse, and read the same items.
+#[cfg(test)]
+mod key_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"value".to_vec()),
+            Just(b"type".to_vec()),
+            Just(b"status".to_vec()),
+            Just(b"id".to_vec()),
+            Just(br"val\u0075e".to_vec()),
+            Just(br"\n".to_vec()),
+            Just(br"\ud83d\ude00".to_vec()),
+            Just(br"\udc00".to_vec()),
+            Just("ключ".as_bytes().to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..6)
+                .prop_filter("no quote or backslash", |k| !k.contains(&b'"')
+                    && !k.contains(&b'\\')),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn raw_keys_read_what_checked_keys_read(keys in proptest::collection::vec(key(), 0..6)) {
+            let mut body = b"[{".to_vec();
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.push(b'"');
+                body.extend_from_slice(key);
+                body.extend_from_slice(br#"": "a.example""#);
+            }
+            body.extend_from_slice(b"}]");
+            let checked = tests::read_with(KeyReading::Checked, &body);
+            if let Ok(items) = tests::read_with(KeyReading::Raw, &body) {
+                prop_assert_eq!(Ok(items), checked);
+            }
         }
     }
 }

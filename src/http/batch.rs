@@ -25,9 +25,10 @@ pub async fn export(
 ) -> Result<Response, Problem> {
     let started = Instant::now();
     // Each item is judged as soon as it is read, while its bytes are still in the cache.
-    let mut screening = state.exporter.screener.start();
-    let overrides =
-        request::read_items(&body, state.config.limits.objects_per_run, &mut screening)?;
+    let (screening, overrides) =
+        request::read_items(&body, state.config.limits.objects_per_run, || {
+            state.exporter.screener.start()
+        })?;
     let settings = request::settings(&state.config, &overrides, query.as_deref())?;
     let tally = CallTally::default();
     let report = state

@@ -10,7 +10,7 @@ use crate::config::{
 };
 use crate::export::{RequestSettings, expiry_after};
 use crate::http::problem::Problem;
-use crate::threatq::{Batch, BatchRead, BatchSeed, BodyOverrides, DiscardItems, ItemSink};
+use crate::threatq::{Batch, BatchRead, BatchSeed, BodyOverrides, ItemSink, KeyReading};
 
 /// Query parameters a batch request understands; any other is refused, so a typo such as
 /// `dryrun=true` can never turn into a real export.
@@ -52,29 +52,33 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
 /// Parses the body into a batch: 400 when it is not JSON, 422 when it is the wrong shape,
 /// 413 when it holds more items than `OBJECTS_PER_RUN`.
 pub fn parse_batch<'a>(body: &'a [u8], objects_per_run: usize) -> Result<Batch<'a>, Problem> {
-    let mut items = Vec::new();
-    let overrides = read_items(body, objects_per_run, &mut items)?;
+    let (items, overrides) = read_items(body, objects_per_run, Vec::new)?;
     Ok(Batch { items, overrides })
 }
 
-/// Reads the body, handing each item to `sink` as soon as it is read, and returns the
-/// body's overrides; refusals as for [`parse_batch`]. What reached the sink of a body that
-/// is refused must be dropped with it.
+/// Reads the body, handing each item to a sink from `new_sink` as soon as it is read, and
+/// returns the sink with the body's overrides; refusals as for [`parse_batch`].
 ///
-/// The body is read once without path tracking, which costs an allocation per object key;
-/// only a body that fails is read again with it, to name where it went wrong. Both reads
-/// are the same deterministic pass, so the second fails exactly where the first did.
+/// The first read takes indicator keys raw and tracks no path (tracking costs an
+/// allocation per key). A body it refuses is read again with keys checked as text and the
+/// path tracked, into a fresh sink: that read decides, and names where a body goes wrong.
 pub fn read_items<'a, S: ItemSink<'a>>(
     body: &'a [u8],
     objects_per_run: usize,
-    sink: &mut S,
-) -> Result<BodyOverrides, Problem> {
+    new_sink: impl Fn() -> S,
+) -> Result<(S, BodyOverrides), Problem> {
+    let mut sink = new_sink();
     let seed = BatchSeed {
         max_items: objects_per_run,
-        sink,
+        keys: KeyReading::Raw,
+        sink: &mut sink,
     };
-    let Ok(read) = read_batch(body, seed) else {
-        return Err(explain_failure(body, objects_per_run));
+    let read = match read_batch(body, seed) {
+        Ok(read) => read,
+        Err(_) => {
+            sink = new_sink();
+            read_checked(body, objects_per_run, &mut sink)?
+        }
     };
     if read.total > objects_per_run {
         return Err(Problem::too_large(format!(
@@ -82,7 +86,7 @@ pub fn read_items<'a, S: ItemSink<'a>>(
             read.total
         )));
     }
-    Ok(read.overrides)
+    Ok((sink, read.overrides))
 }
 
 fn read_batch<'a, S: ItemSink<'a>>(
@@ -95,12 +99,18 @@ fn read_batch<'a, S: ItemSink<'a>>(
     Ok(read)
 }
 
-/// The problem with a body that did not parse, with the path of the failing field.
-fn explain_failure(body: &[u8], objects_per_run: usize) -> Problem {
+/// Reads with every key checked as text, tracking the path so that a failure names the
+/// field that failed.
+fn read_checked<'a, S: ItemSink<'a>>(
+    body: &'a [u8],
+    objects_per_run: usize,
+    sink: &mut S,
+) -> Result<BatchRead, Problem> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let seed = BatchSeed {
         max_items: objects_per_run,
-        sink: &mut DiscardItems,
+        keys: KeyReading::Checked,
+        sink,
     };
     let mut track = serde_path_to_error::Track::new();
     let read = seed.deserialize(serde_path_to_error::Deserializer::new(
@@ -108,10 +118,10 @@ fn explain_failure(body: &[u8], objects_per_run: usize) -> Problem {
         &mut track,
     ));
     match read {
-        Err(e) => json_problem(&e, &track.path().to_string()),
-        Ok(_) => match deserializer.end() {
-            Err(e) => json_problem(&e, "."),
-            Ok(()) => Problem::wrong_shape("body could not be read as a batch"),
+        Err(e) => Err(json_problem(&e, &track.path().to_string())),
+        Ok(read) => match deserializer.end() {
+            Err(e) => Err(json_problem(&e, ".")),
+            Ok(()) => Ok(read),
         },
     }
 }
