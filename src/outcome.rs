@@ -389,6 +389,14 @@ mod tests {
     }
 
     #[test]
+    fn every_reason_sits_at_its_own_place_in_all() {
+        // Counting per reason indexes an array by `reason as usize`.
+        for (place, reason) in Reason::ALL.into_iter().enumerate() {
+            assert_eq!(reason as usize, place, "{reason:?}");
+        }
+    }
+
+    #[test]
     fn settle_keeps_outcome_in_step_with_reason() {
         let mut r = result(Reason::DryRun);
         r.settle(Verdict::new(Reason::Rejected, "left out"));

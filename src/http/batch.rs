@@ -12,7 +12,7 @@ use crate::deadline::Deadline;
 use crate::export::RequestSettings;
 use crate::http::problem::Problem;
 use crate::http::{AppState, request};
-use crate::outcome::{Outcome, Report};
+use crate::outcome::{Outcome, Reason, Report};
 use crate::threatq::Batch;
 
 /// Exports each valid indicator to Darktrace under the source.
@@ -120,13 +120,20 @@ pub async fn sync(
 /// One line per batch request: what happened, in counts.
 pub fn log_summary(action: &'static str, report: &Report<'_>, tally: &CallTally, started: Instant) {
     let s = &report.summary;
+    // Counted per reason first: one registry update per reason, not one per indicator.
+    let mut per_reason = [0u64; Reason::ALL.len()];
     for result in &report.results {
-        metrics::counter!(
-            crate::telemetry::metrics::INDICATORS,
-            "outcome" => result.outcome.as_str(),
-            "reason" => result.reason.as_str()
-        )
-        .increment(1);
+        per_reason[result.reason as usize] += 1;
+    }
+    for (reason, count) in Reason::ALL.into_iter().zip(per_reason) {
+        if count > 0 {
+            metrics::counter!(
+                crate::telemetry::metrics::INDICATORS,
+                "outcome" => reason.outcome().as_str(),
+                "reason" => reason.as_str()
+            )
+            .increment(count);
+        }
     }
     tracing::info!(
         action,
@@ -154,8 +161,11 @@ pub fn report_response(report: &Report<'_>) -> Response {
     } else {
         StatusCode::OK
     };
-    match serde_json::to_vec(report) {
-        Ok(body) => {
+    // Sized for the usual result (about 180 bytes), so a large answer is not copied again
+    // each time the buffer would have had to grow.
+    let mut body = Vec::with_capacity(512 + report.results.len() * 192);
+    match serde_json::to_writer(&mut body, report) {
+        Ok(()) => {
             let mut response = (status, body).into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
