@@ -247,6 +247,32 @@ fn deep_nesting_anywhere_is_400() {
 }
 
 #[test]
+fn keys_are_held_to_json_text_rules() {
+    // Legal: a key whose escape is a line break, beside the indicator's own keys.
+    let answer =
+        export(br#"[{"note\nline": 1, "type": "FQDN", "value": "keys.example"}]"#.to_vec());
+    assert_eq!(answer.status, 200);
+    let report: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(outcomes(&report), vec![("exported".into(), "added".into())]);
+    // Not JSON: a raw control character or bytes that are not UTF-8 in a key.
+    for body in [
+        b"[{\"note\x01\": 1, \"type\": \"FQDN\", \"value\": \"keys.example\"}]".to_vec(),
+        b"[{\"note\xff\": 1, \"type\": \"FQDN\", \"value\": \"keys.example\"}]".to_vec(),
+    ] {
+        let answer = export(body);
+        assert_eq!(answer.status, 400);
+        let problem: Value = serde_json::from_slice(&answer.body).unwrap();
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("line 1 column"),
+            "{problem}"
+        );
+    }
+}
+
+#[test]
 fn a_deep_object_where_the_list_belongs_is_the_wrong_shape() {
     let answer = export("{\"data\":".repeat(50_000).into_bytes());
     assert_eq!(answer.status, 422);
