@@ -74,6 +74,8 @@ impl Exporter {
     }
 
     /// Exports a batch whose items were judged as they were read, and answers for each.
+    /// `screening` must come from `self.screener.start()`: the export rules, not the
+    /// removal rules.
     pub async fn export_screened<'a>(
         &self,
         screening: Screening<'_, 'a>,

@@ -448,9 +448,7 @@ impl Indicator {
         }
     }
 
-    /// The exact text Darktrace receives: IPv6 in full exploded lowercase form, since
-    /// compressed forms are reported not to be accepted.
-    /// The wire value, moving a name's text rather than copying it.
+    /// [`Indicator::wire_value`], moving a name's text rather than copying it.
     pub fn into_wire_value(self) -> String {
         match self {
             Indicator::Fqdn(name) => name.0,
@@ -458,6 +456,8 @@ impl Indicator {
         }
     }
 
+    /// The exact text Darktrace receives: IPv6 in full exploded lowercase form, since
+    /// compressed forms are reported not to be accepted.
     pub fn wire_value(&self) -> String {
         match self {
             Indicator::Fqdn(name) => name.0.clone(),

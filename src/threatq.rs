@@ -528,10 +528,9 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for BatchVisitor<'s, S> {
                 seen.push(known);
             }
             match key.0.as_ref() {
+                // Both lists go to the one sink; a body with both is refused below, once it
+                // has been read through, so that a body broken further on is still a 400.
                 "data" => {
-                    if indicators.is_some() {
-                        return Err(both_lists());
-                    }
                     data = Some(map.next_value_seed(ItemsVisitor {
                         max_items: seed.max_items,
                         keys: seed.keys,
@@ -539,9 +538,6 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for BatchVisitor<'s, S> {
                     })?);
                 }
                 "indicators" => {
-                    if data.is_some() {
-                        return Err(both_lists());
-                    }
                     indicators = Some(map.next_value_seed(ItemsVisitor {
                         max_items: seed.max_items,
                         keys: seed.keys,
@@ -559,7 +555,10 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for BatchVisitor<'s, S> {
             }
         }
         match (indicators, data) {
-            (Some(total), _) => Ok(BatchRead { overrides, total }),
+            (Some(_), Some(_)) => Err(de::Error::custom(
+                "give either \"data\" or \"indicators\", not both",
+            )),
+            (Some(total), None) => Ok(BatchRead { overrides, total }),
             // A ThreatQ list page: its other top-level keys are not ours to read.
             (None, Some(total)) => Ok(BatchRead {
                 overrides: BodyOverrides::default(),
@@ -570,11 +569,6 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for BatchVisitor<'s, S> {
             )),
         }
     }
-}
-
-/// Refused as soon as the second list starts, so no item of it reaches the sink.
-fn both_lists<E: de::Error>() -> E {
-    E::custom("give either \"data\" or \"indicators\", not both")
 }
 
 /// The list of items: each of the first `max_items` goes to the sink, all are counted.
