@@ -75,64 +75,78 @@ impl<'a> Named<'a> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for Named<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct NamedVisitor;
-        impl<'de> Visitor<'de> for NamedVisitor {
-            type Value = Named<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a name, an object with a name, or an id")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Named::Name(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Named::Name(Cow::Owned(v.to_owned())))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Named::IdOnly)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Named::IdOnly)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Named::Malformed)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Named::Malformed)
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Named::Absent)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Named::Malformed)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut name = None;
-                let mut has_id = false;
-                while let Some(key) = map.next_key::<Text<'de>>()? {
-                    match key.0.as_ref() {
-                        "name" => {
-                            if let Named::Name(n) = map.next_value::<Named<'de>>()? {
-                                name = Some(n);
-                            }
-                        }
-                        "id" => {
-                            map.next_value::<IgnoredAny>()?;
-                            has_id = true;
-                        }
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
+        NamedSeed(KeyReading::Checked).deserialize(deserializer)
+    }
+}
+
+/// Reads a [`Named`] field, its object's keys read as the item's are.
+#[derive(Debug, Clone, Copy)]
+struct NamedSeed(KeyReading);
+
+impl<'de> DeserializeSeed<'de> for NamedSeed {
+    type Value = Named<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(NamedVisitor(self.0))
+    }
+}
+
+struct NamedVisitor(KeyReading);
+
+impl<'de> Visitor<'de> for NamedVisitor {
+    type Value = Named<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a name, an object with a name, or an id")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Named::Name(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Named::Name(Cow::Owned(v.to_owned())))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Named::IdOnly)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Named::IdOnly)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Named::Malformed)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Named::Malformed)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Named::Absent)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Named::Malformed)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut name = None;
+        let mut has_id = false;
+        while let Some(key) = next_key(&mut map, self.0)? {
+            match key.as_ref() {
+                b"name" => {
+                    if let Named::Name(n) = map.next_value_seed(NamedSeed(self.0))? {
+                        name = Some(n);
                     }
                 }
-                Ok(match (name, has_id) {
-                    (Some(n), _) => Named::Name(n),
-                    (None, true) => Named::IdOnly,
-                    (None, false) => Named::Malformed,
-                })
+                b"id" => {
+                    map.next_value::<IgnoredAny>()?;
+                    has_id = true;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        deserializer.deserialize_any(NamedVisitor)
+        Ok(match (name, has_id) {
+            (Some(n), _) => Named::Name(n),
+            (None, true) => Named::IdOnly,
+            (None, false) => Named::Malformed,
+        })
     }
 }
 
@@ -232,23 +246,22 @@ fn check_key<E: de::Error>(key: &[u8]) -> Result<(), E> {
         .map_err(|_| E::custom("object key is not valid UTF-8"))
 }
 
-struct ItemVisitor(KeyReading);
-
-impl ItemVisitor {
-    /// The next key, as bytes, read the chosen way.
-    fn next_key<'de, A: MapAccess<'de>>(
-        &self,
-        map: &mut A,
-    ) -> Result<Option<Cow<'de, [u8]>>, A::Error> {
-        Ok(match self.0 {
-            KeyReading::Raw => map.next_key::<RawKey<'de>>()?.map(|k| k.0),
-            KeyReading::Checked => map.next_key::<Text<'de>>()?.map(|k| match k.0 {
-                Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
-                Cow::Owned(text) => Cow::Owned(text.into_bytes()),
-            }),
-        })
-    }
+/// The next key of an indicator object (or of its type or status), as bytes, read the
+/// chosen way.
+fn next_key<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    reading: KeyReading,
+) -> Result<Option<Cow<'de, [u8]>>, A::Error> {
+    Ok(match reading {
+        KeyReading::Raw => map.next_key::<RawKey<'de>>()?.map(|k| k.0),
+        KeyReading::Checked => map.next_key::<Text<'de>>()?.map(|k| match k.0 {
+            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+        }),
+    })
 }
+
+struct ItemVisitor(KeyReading);
 
 impl<'de> Visitor<'de> for ItemVisitor {
     type Value = Item<'de>;
@@ -262,11 +275,11 @@ impl<'de> Visitor<'de> for ItemVisitor {
         let mut type_id_seen = false;
         let mut status_id_seen = false;
         let mut indicator_id = None;
-        while let Some(key) = self.next_key(&mut map)? {
+        while let Some(key) = next_key(&mut map, self.0)? {
             match key.as_ref() {
                 b"value" => item.value = map.next_value::<ValueField<'de>>()?.0,
-                b"type" => item.kind = map.next_value()?,
-                b"status" => item.status = map.next_value()?,
+                b"type" => item.kind = map.next_value_seed(NamedSeed(self.0))?,
+                b"status" => item.status = map.next_value_seed(NamedSeed(self.0))?,
                 b"type_id" => {
                     map.next_value::<IgnoredAny>()?;
                     type_id_seen = true;
@@ -775,16 +788,18 @@ mod key_props {
 
         #[test]
         fn raw_keys_read_what_checked_keys_read(keys in proptest::collection::vec(key(), 0..6)) {
-            let mut body = b"[{".to_vec();
-            for (i, key) in keys.iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                body.push(b'"');
-                body.extend_from_slice(key);
-                body.extend_from_slice(br#"": "a.example""#);
+            // The keys in the indicator object and again in its type object.
+            let mut pairs = Vec::new();
+            for key in &keys {
+                pairs.push(b'"');
+                pairs.extend_from_slice(key);
+                pairs.extend_from_slice(br#"": "a.example","#);
             }
-            body.extend_from_slice(b"}]");
+            let mut body = b"[{".to_vec();
+            body.extend_from_slice(&pairs);
+            body.extend_from_slice(br#""type": {"#);
+            body.extend_from_slice(&pairs);
+            body.extend_from_slice(br#""id": 1}}]"#);
             let checked = tests::read_with(KeyReading::Checked, &body);
             if let Ok(items) = tests::read_with(KeyReading::Raw, &body) {
                 prop_assert_eq!(Ok(items), checked);
