@@ -24,6 +24,7 @@ pub async fn export(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let started = Instant::now();
+    request::check_query(&state.config, query.as_deref())?;
     // Each item is judged as soon as it is read, while its bytes are still in the cache.
     let (screening, overrides) =
         request::read_items(&body, state.config.limits.objects_per_run, || {
@@ -46,6 +47,7 @@ fn read_batch<'b>(
     query: Option<&str>,
     body: &'b Bytes,
 ) -> Result<(Batch<'b>, RequestSettings), Problem> {
+    request::check_query(&state.config, query)?;
     let batch = request::parse_batch(body, state.config.limits.objects_per_run)?;
     let settings = request::settings(&state.config, &batch.overrides, query)?;
     Ok((batch, settings))

@@ -158,6 +158,13 @@ fn strip_position(error: &serde_json::Error) -> String {
     }
 }
 
+/// Refuses a bad query parameter before the body is read: a query parameter beats the
+/// body, so one that is wrong is wrong whatever the body holds, and a typo should not cost a
+/// large batch its whole reading first.
+pub fn check_query(config: &Config, query: Option<&str>) -> Result<(), Problem> {
+    settings(config, &BodyOverrides::default(), query).map(drop)
+}
+
 /// The request's settings: defaults, then body overrides, then query parameters.
 pub fn settings(
     config: &Config,
