@@ -4,6 +4,7 @@ pub mod auth;
 pub mod batch;
 pub mod docs;
 pub mod fallback;
+pub mod handoff;
 pub mod health;
 pub mod intake;
 pub mod metrics;

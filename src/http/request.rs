@@ -9,6 +9,7 @@ use crate::config::{
     Config, MAX_DAYS_TO_EXPIRATION, check_description, check_source_name, parse_bool,
 };
 use crate::export::{RequestSettings, expiry_after};
+use crate::http::handoff;
 use crate::http::problem::Problem;
 use crate::threatq::{Batch, BatchRead, BatchSeed, BodyOverrides, ItemSink, KeyReading};
 
@@ -49,6 +50,10 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
     }
 }
 
+/// Bodies from this size on are read and screened on two threads: below it, a second
+/// thread costs more than it saves.
+pub const HANDOFF_FROM_BYTES: usize = 1024 * 1024;
+
 /// Parses the body into a batch: 400 when it is not JSON, 422 when it is the wrong shape,
 /// 413 when it holds more items than `OBJECTS_PER_RUN`.
 pub fn parse_batch<'a>(body: &'a [u8], objects_per_run: usize) -> Result<Batch<'a>, Problem> {
@@ -65,18 +70,24 @@ pub fn parse_batch<'a>(body: &'a [u8], objects_per_run: usize) -> Result<Batch<'
 /// A valid body takes the second read too when an indicator key holds an escaped control
 /// character (`"note\n"`), which the raw read cannot tell from a raw one; it then costs
 /// about three reads, never more.
-pub fn read_items<'a, S: ItemSink<'a>>(
+///
+/// A body of [`HANDOFF_FROM_BYTES`] or more is read on this thread while the sink takes the
+/// items on a second one (see [`handoff`]); the items reach the sink in the same order.
+pub fn read_items<'a, S: ItemSink<'a> + Send>(
     body: &'a [u8],
     objects_per_run: usize,
     new_sink: impl Fn() -> S,
 ) -> Result<(S, BodyOverrides), Problem> {
-    let mut sink = new_sink();
-    let seed = BatchSeed {
-        max_items: objects_per_run,
-        keys: KeyReading::Raw,
-        sink: &mut sink,
+    let (mut sink, first) = if body.len() >= HANDOFF_FROM_BYTES {
+        handoff::take_beside(new_sink(), |handoff| {
+            read_raw(body, objects_per_run, handoff)
+        })
+    } else {
+        let mut sink = new_sink();
+        let read = read_raw(body, objects_per_run, &mut sink);
+        (sink, read)
     };
-    let read = match read_batch(body, seed) {
+    let read = match first {
         Ok(read) => read,
         Err(_) => {
             sink = new_sink();
@@ -90,6 +101,22 @@ pub fn read_items<'a, S: ItemSink<'a>>(
         )));
     }
     Ok((sink, read.overrides))
+}
+
+/// The first read: keys raw, no path tracked.
+fn read_raw<'a, S: ItemSink<'a>>(
+    body: &'a [u8],
+    objects_per_run: usize,
+    sink: &mut S,
+) -> Result<BatchRead, serde_json::Error> {
+    read_batch(
+        body,
+        BatchSeed {
+            max_items: objects_per_run,
+            keys: KeyReading::Raw,
+            sink,
+        },
+    )
 }
 
 fn read_batch<'a, S: ItemSink<'a>>(
@@ -258,6 +285,81 @@ mod tests {
         let p = parse_batch(br#"{"data": [1], "indicators": [2]}"#, 10).unwrap_err();
         assert_eq!(p.status, 422);
         assert!(p.detail.contains("not both"), "{}", p.detail);
+    }
+
+    /// A body over `HANDOFF_FROM_BYTES`, with items that every rule of screening judges.
+    fn large_body(items: usize) -> String {
+        let kinds = [
+            r#"{"type": {"name": "FQDN", "id": 11}, "status": {"name": "Active"}, "value": "host-N.example", "attributes": [{"name": "note", "value": "},{\"value\": \"x\"}"}]}"#,
+            r#"{"type": "FQDN", "status": "Whitelisted", "value": "Host-N.Example."}"#,
+            r#"{"type": "IP Address", "value": "198.51.100.N"}"#,
+            r#"{"type": "IP Address", "value": "10.0.0.N"}"#,
+            r#"{"type": "MD5", "value": "d41d8cd98f00b204e9800998ecf8427e"}"#,
+            r#"{"type": "FQDN", "value": "dup.example"}"#,
+            r#"{"type": "FQDN", "value": "bad..example"}"#,
+            r#""not an object""#,
+        ];
+        let list: Vec<String> = (0..items)
+            .map(|n| kinds[n % kinds.len()].replace('N', &(n % 250).to_string()))
+            .collect();
+        format!(r#"{{"total": {items}, "data": [{}]}}"#, list.join(",\n"))
+    }
+
+    #[test]
+    fn a_large_body_is_judged_as_one_read_on_a_single_thread_judges_it() {
+        use crate::config::ScreenConfig;
+        use crate::outcome::{Reason, Verdict};
+        use crate::screen::Screener;
+        let body = large_body(40_000);
+        assert!(body.len() >= HANDOFF_FROM_BYTES, "{}", body.len());
+        let screener = Screener::new(&ScreenConfig::default(), None);
+        let pending = Verdict::new(Reason::DryRun, "would be sent");
+        let (screening, _) = read_items(body.as_bytes(), 50_000, || screener.start()).unwrap();
+        let got = screening.finish(&pending);
+        // The reference: serde_json's own read, keys checked as text, then screening.
+        let batch: Batch = serde_json::from_str(&body).unwrap();
+        let want = screener.screen(batch.items, &pending);
+        assert_eq!(got.results.len(), 40_000);
+        assert_eq!(got.accepted, want.accepted);
+        for (got, want) in got.results.iter().zip(&want.results) {
+            assert_eq!(
+                (
+                    got.index,
+                    got.reason,
+                    &got.detail,
+                    &got.exported_value,
+                    &got.value
+                ),
+                (
+                    want.index,
+                    want.reason,
+                    &want.detail,
+                    &want.exported_value,
+                    &want.value
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_large_body_is_refused_as_a_small_one_is() {
+        let body = large_body(40_000);
+        let p = parse_batch(body.as_bytes(), 39_999).unwrap_err();
+        assert_eq!(p.status, 413);
+        assert_eq!(
+            p.detail,
+            "batch has 40000 indicators; OBJECTS_PER_RUN is 39999"
+        );
+        let broken = format!("{}]", &body[..body.len() - 2]);
+        let p = parse_batch(broken.as_bytes(), 50_000).unwrap_err();
+        assert_eq!(p.status, 400, "{}", p.detail);
+        assert!(p.detail.contains("line "), "{}", p.detail);
+        // Legal but only readable with keys checked as text: read again, then accepted.
+        let escaped = body.replacen(r#""type": "MD5""#, r#""note\u0001": 1, "type": "MD5""#, 1);
+        assert_eq!(
+            parse_batch(escaped.as_bytes(), 50_000).unwrap().items.len(),
+            40_000
+        );
     }
 
     #[test]
