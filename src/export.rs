@@ -39,13 +39,7 @@ pub fn expiry_after(days: u32, now: DateTime<Utc>) -> Option<String> {
     })
 }
 
-/// The verdict of items still waiting for Darktrace when the request's time runs out.
-pub fn deadline_verdict() -> Verdict {
-    Verdict::new(
-        Reason::Deadline,
-        "not confirmed by Darktrace before the request's deadline (REQUEST_TIMEOUT_SECS)",
-    )
-}
+pub use crate::outcome::deadline_verdict;
 
 /// Runs exports against one Darktrace; shared by every request.
 #[derive(Debug, Clone)]

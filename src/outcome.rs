@@ -183,6 +183,15 @@ impl Verdict {
     }
 }
 
+/// The verdict of items still waiting for Darktrace when the request's time runs out; also
+/// the verdict an accepted item holds from screening on, until Darktrace answers for it.
+pub fn deadline_verdict() -> Verdict {
+    Verdict::new(
+        Reason::Deadline,
+        "not confirmed by Darktrace before the request's deadline (REQUEST_TIMEOUT_SECS)",
+    )
+}
+
 /// One entry of `results`: what became of the item at `index`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemResult<'a> {

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use crate::config::ScreenConfig;
 use crate::indicator::{Indicator, IndicatorType};
-use crate::outcome::{ItemResult, Reason, Verdict};
+use crate::outcome::{ItemResult, Reason, Verdict, deadline_verdict};
 use crate::protect::Protection;
 use crate::threatq::{Item, ItemSink, Named, RawValue};
 
@@ -102,6 +102,8 @@ impl Screener {
             screener: self,
             results: Vec::new(),
             accepted: Vec::new(),
+            first_seen: HashMap::new(),
+            duplicates: Vec::new(),
             revoked: HashMap::new(),
         }
     }
@@ -205,13 +207,19 @@ impl Screener {
     }
 }
 
-/// A batch being judged item by item, in the order of the batch. The rules that compare
-/// items with each other (duplicates, excluded values) are settled in [`Screening::finish`].
+/// A batch being judged item by item, in the order of the batch. Duplicates are settled
+/// as items arrive; the rule that reaches back (an excluded value keeps out the items
+/// before it too) is settled in [`Screening::finish`].
 #[derive(Debug)]
 pub struct Screening<'s, 'a> {
     screener: &'s Screener,
     results: Vec<ItemResult<'a>>,
+    /// The first item of each wire value, in the order of the batch.
     accepted: Vec<Accepted>,
+    /// The index of the first accepted item of each wire value.
+    first_seen: HashMap<String, usize>,
+    /// Items settled as duplicates: (item, the first item of its value).
+    duplicates: Vec<(usize, usize)>,
     /// Values of items whose status is excluded, by the first such item: no other
     /// spelling of the same value may be exported (`Example.com` Whitelisted keeps
     /// `example.com.` Active out too).
@@ -222,7 +230,7 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
     fn take(&mut self, item: Item<'a>) {
         let index = self.results.len();
         // Accepted items wait as not yet confirmed; `finish` gives them the request's verdict.
-        let waiting = deadline_placeholder();
+        let waiting = deadline_verdict();
         let mut result = ItemResult {
             index,
             id: None,
@@ -245,6 +253,9 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
             Item::Indicator(indicator) => indicator,
         };
         result.id = indicator.id;
+        if let RawValue::Text(value) = &indicator.value {
+            result.value = Some(value.clone());
+        }
         match self
             .screener
             .judge(&indicator.kind, &indicator.status, &indicator.value)
@@ -257,75 +268,62 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
                 }
                 result.settle(verdict);
             }
-            Ok(parsed) => self.accepted.push(Accepted {
-                index,
-                kind: parsed.kind(),
-                wire_value: parsed.into_wire_value(),
-            }),
+            Ok(parsed) => {
+                let kind = parsed.kind();
+                let wire_value = parsed.into_wire_value();
+                match self.first_seen.entry(wire_value) {
+                    Entry::Occupied(first) => {
+                        result.settle(Verdict::new(
+                            Reason::Duplicate,
+                            format!("same value as item {}", first.get()),
+                        ));
+                        self.duplicates.push((index, *first.get()));
+                    }
+                    Entry::Vacant(slot) => {
+                        let wire_value = slot.key().clone();
+                        slot.insert(index);
+                        // Borrowed from the body when sent as written (the usual case).
+                        result.exported_value = Some(match &result.value {
+                            Some(value) if *value == wire_value => value.clone(),
+                            _ => Cow::Owned(wire_value.clone()),
+                        });
+                        self.accepted.push(Accepted {
+                            index,
+                            kind,
+                            wire_value,
+                        });
+                    }
+                }
+            }
         }
         if let Named::Name(name) = indicator.kind {
             result.type_name = Some(name);
-        }
-        if let RawValue::Text(value) = indicator.value {
-            result.value = Some(value);
         }
         self.results.push(result);
     }
 }
 
 impl<'a> Screening<'_, 'a> {
-    /// Settles the rules across items and gives each accepted item `pending`, the verdict
-    /// it keeps until Darktrace answers for it.
+    /// Keeps back every value an excluded item holds, and gives each accepted item
+    /// `pending`, the verdict it keeps until Darktrace answers for it.
     pub fn finish(mut self, pending: &Verdict) -> Screened<'a> {
-        settle_revoked(&mut self.accepted, &mut self.results, &self.revoked);
-        settle_duplicates(&mut self.accepted, &mut self.results, pending);
+        settle_revoked(
+            &mut self.accepted,
+            &mut self.results,
+            &self.duplicates,
+            &self.revoked,
+        );
+        // Accepted items already hold the verdict of a real export.
+        if *pending != deadline_verdict() {
+            for item in &self.accepted {
+                self.results[item.index].settle(pending.clone());
+            }
+        }
         Screened {
             results: self.results,
             accepted: self.accepted,
         }
     }
-}
-
-/// What an accepted item holds before `finish`: the state of an item not yet confirmed.
-fn deadline_placeholder() -> Verdict {
-    Verdict::new(Reason::Deadline, "not yet sent to Darktrace")
-}
-
-/// Keeps the first item of each wire value, with `pending` as its verdict, and settles the
-/// later ones as duplicates of it.
-/// The keys borrow from `accepted`, so no value is copied to be compared.
-fn settle_duplicates(
-    accepted: &mut Vec<Accepted>,
-    results: &mut [ItemResult<'_>],
-    pending: &Verdict,
-) {
-    let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(accepted.len());
-    let mut keep = Vec::with_capacity(accepted.len());
-    for item in accepted.iter() {
-        let result = &mut results[item.index];
-        match first_seen.entry(item.wire_value.as_str()) {
-            Entry::Occupied(first) => {
-                result.settle(Verdict::new(
-                    Reason::Duplicate,
-                    format!("same value as item {}", first.get()),
-                ));
-                keep.push(false);
-            }
-            Entry::Vacant(slot) => {
-                slot.insert(item.index);
-                // Borrowed from the body when the item was sent as written (the usual case).
-                result.exported_value = Some(match &result.value {
-                    Some(value) if *value == item.wire_value => value.clone(),
-                    _ => Cow::Owned(item.wire_value.clone()),
-                });
-                result.settle(pending.clone());
-                keep.push(true);
-            }
-        }
-    }
-    drop(first_seen);
-    let mut keep = keep.into_iter();
-    accepted.retain(|_| keep.next().unwrap_or(false));
 }
 
 /// The wire value of an item kept back by its status, when its type and value are readable.
@@ -337,27 +335,40 @@ fn parsed_value(kind: &Named<'_>, value: &RawValue<'_>) -> Option<String> {
     kind.parse(raw).ok().map(|indicator| indicator.wire_value())
 }
 
-/// Keeps back every accepted item whose value an item with an excluded status also holds:
-/// the exclusion says the value must never be deployed, whatever else the batch says.
+/// Keeps back every accepted item whose value an item with an excluded status also holds,
+/// and the duplicates of such items: the exclusion says the value must never be deployed,
+/// whatever else the batch says.
 fn settle_revoked(
     accepted: &mut Vec<Accepted>,
     results: &mut [ItemResult<'_>],
+    duplicates: &[(usize, usize)],
     revoked: &HashMap<String, usize>,
 ) {
     if revoked.is_empty() {
         return;
     }
+    // The first item of each revoked value, with the verdict its duplicates share.
+    let mut kept_back: HashMap<usize, Verdict> = HashMap::new();
     accepted.retain(|item| match revoked.get(&item.wire_value) {
         Some(first) => {
             let status = results[*first].detail.clone();
-            results[item.index].settle(Verdict::new(
+            let verdict = Verdict::new(
                 Reason::ExcludedStatus,
                 format!("same value as item {first}, whose {status}"),
-            ));
+            );
+            let result = &mut results[item.index];
+            result.exported_value = None;
+            result.settle(verdict.clone());
+            kept_back.insert(item.index, verdict);
             false
         }
         None => true,
     });
+    for (duplicate, first) in duplicates {
+        if let Some(verdict) = kept_back.get(first) {
+            results[*duplicate].settle(verdict.clone());
+        }
+    }
 }
 
 /// The form status names are compared in: trimmed and lowercased.

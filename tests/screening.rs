@@ -691,4 +691,20 @@ fn an_excluded_item_keeps_back_every_other_item_with_its_value() {
         None
     );
     assert_eq!(mismatch(&results[2], "=other.example"), None);
+
+    // Excluded after the value was accepted and repeated: all three are kept back.
+    let items = [
+        json!({"type": "FQDN", "status": "Active", "value": "evil.example"}),
+        json!({"type": "FQDN", "status": "Active", "value": "EVIL.example"}),
+        json!({"type": "FQDN", "status": "Whitelisted", "value": "evil.example."}),
+    ];
+    let results = judge_batch(&standard(), &items);
+    for result in &results[..2] {
+        assert_eq!(
+            mismatch(result, "excluded_status: same value as item 2"),
+            None
+        );
+        assert_eq!(result.get("exported_value"), None, "{result}");
+    }
+    assert_eq!(mismatch(&results[2], "excluded_status: Whitelisted"), None);
 }
