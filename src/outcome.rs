@@ -184,7 +184,8 @@ impl Verdict {
 }
 
 /// The verdict of items still waiting for Darktrace when the request's time runs out; also
-/// the verdict an accepted item holds from screening on, until Darktrace answers for it.
+/// the verdict an accepted item holds from screening on, until Darktrace answers for it (in
+/// a dry run, until screening ends).
 pub fn deadline_verdict() -> Verdict {
     Verdict::new(
         Reason::Deadline,

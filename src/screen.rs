@@ -28,7 +28,8 @@ pub struct Accepted {
 
 /// A batch after screening: one result per item, and the items still to send.
 ///
-/// Items in `accepted` have a placeholder result in `results` until their fate is known.
+/// Items in `accepted` hold the pending verdict in `results` (not yet confirmed, or the dry
+/// run's) until Darktrace answers for them.
 #[derive(Debug)]
 pub struct Screened<'a> {
     pub results: Vec<ItemResult<'a>>,
@@ -234,7 +235,7 @@ pub struct Screening<'s, 'a> {
 impl<'a> ItemSink<'a> for Screening<'_, 'a> {
     fn take(&mut self, item: Item<'a>) {
         let index = self.results.len();
-        // Accepted items wait as not yet confirmed; `finish` gives them the request's verdict.
+        // Accepted items wait as not yet confirmed; a dry run's `finish` says so instead.
         let waiting = deadline_verdict();
         let mut result = ItemResult {
             index,

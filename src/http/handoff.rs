@@ -28,8 +28,8 @@ impl<'a> ItemSink<'a> for Handoff<'a> {
         self.run.push(item);
         if self.run.len() == RUN_ITEMS {
             let run = std::mem::replace(&mut self.run, Vec::with_capacity(RUN_ITEMS));
-            // The taker ends only when this side hangs up, so the send cannot fail while
-            // it matters; a failed read drops the taker's result anyway.
+            // Fails only when the taker is gone, which happens only when its sink panicked;
+            // that panic is raised again once the read ends.
             let _ = self.to_taker.send(run);
         }
     }
@@ -37,22 +37,26 @@ impl<'a> ItemSink<'a> for Handoff<'a> {
 
 /// Runs `read` on this thread with a [`Handoff`] as its sink while `sink` takes the items,
 /// in the order read, on a second thread. Returns `sink` once every item has reached it,
-/// with what `read` returned (the sink holds part of the batch if the read failed).
-pub fn take_beside<'a, S, R>(sink: S, read: impl FnOnce(&mut Handoff<'a>) -> R) -> (S, R)
+/// with what `read` returned (the sink holds part of the batch if the read failed); `None`
+/// when no thread could be started, with `read` not run: then read on one thread.
+pub fn take_beside<'a, S, R>(sink: S, read: impl FnOnce(&mut Handoff<'a>) -> R) -> Option<(S, R)>
 where
     S: ItemSink<'a> + Send,
 {
     std::thread::scope(|scope| {
         let (to_taker, runs) = sync_channel::<Vec<Item<'a>>>(RUNS_IN_FLIGHT);
-        let mut sink = sink;
-        let taker = scope.spawn(move || {
-            for run in runs {
-                for item in run {
-                    sink.take(item);
+        let taker = std::thread::Builder::new()
+            .name("screening".into())
+            .spawn_scoped(scope, move || {
+                let mut sink = sink;
+                for run in runs {
+                    for item in run {
+                        sink.take(item);
+                    }
                 }
-            }
-            sink
-        });
+                sink
+            })
+            .ok()?;
         let mut handoff = Handoff {
             run: Vec::with_capacity(RUN_ITEMS),
             to_taker,
@@ -64,7 +68,7 @@ where
         let sink = taker
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (sink, read)
+        Some((sink, read))
     })
 }
 
@@ -94,9 +98,29 @@ mod tests {
                     handoff.take(item(n));
                 }
                 count
-            });
+            })
+            .expect("a thread starts");
             assert_eq!(read, count);
             assert_eq!(taken, (0..count).map(item).collect::<Vec<_>>());
         }
+    }
+
+    struct Failing;
+
+    impl<'a> ItemSink<'a> for Failing {
+        fn take(&mut self, _item: Item<'a>) {
+            panic!("the sink failed");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "the sink failed")]
+    fn a_sink_that_panics_ends_the_read_with_its_panic_not_a_hang() {
+        // More runs than the channel holds: the reader must not wait for a taker that is gone.
+        let _ = take_beside(Failing, |handoff| {
+            for _ in 0..(RUNS_IN_FLIGHT + 2) * RUN_ITEMS {
+                handoff.take(Item::NotAnObject);
+            }
+        });
     }
 }

@@ -78,15 +78,18 @@ pub fn read_items<'a, S: ItemSink<'a> + Send>(
     objects_per_run: usize,
     new_sink: impl Fn() -> S,
 ) -> Result<(S, BodyOverrides), Problem> {
-    let (mut sink, first) = if body.len() >= HANDOFF_FROM_BYTES {
-        handoff::take_beside(new_sink(), |handoff| {
-            read_raw(body, objects_per_run, handoff)
+    let beside = (body.len() >= HANDOFF_FROM_BYTES)
+        .then(|| {
+            handoff::take_beside(new_sink(), |handoff| {
+                read_raw(body, objects_per_run, handoff)
+            })
         })
-    } else {
+        .flatten();
+    let (mut sink, first) = beside.unwrap_or_else(|| {
         let mut sink = new_sink();
         let read = read_raw(body, objects_per_run, &mut sink);
         (sink, read)
-    };
+    });
     let read = match first {
         Ok(read) => read,
         Err(_) => {
