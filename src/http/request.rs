@@ -112,22 +112,13 @@ fn read_raw<'a, S: ItemSink<'a>>(
     objects_per_run: usize,
     sink: &mut S,
 ) -> Result<BatchRead, serde_json::Error> {
-    read_batch(
-        body,
-        BatchSeed {
-            max_items: objects_per_run,
-            keys: KeyReading::Raw,
-            sink,
-        },
-    )
-}
-
-fn read_batch<'a, S: ItemSink<'a>>(
-    body: &'a [u8],
-    seed: BatchSeed<'_, S>,
-) -> Result<BatchRead, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let read = seed.deserialize(&mut deserializer)?;
+    let read = BatchSeed {
+        max_items: objects_per_run,
+        keys: KeyReading::Raw,
+        sink,
+    }
+    .deserialize(&mut deserializer)?;
     deserializer.end()?;
     Ok(read)
 }
