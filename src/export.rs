@@ -245,15 +245,30 @@ fn reconcile_lists<'l>(
     updated: &'l Option<Vec<String>>,
     results: &mut [ItemResult<'_>],
 ) {
+    // The usual answer names every entry in one list, in the order sent: the whole chunk
+    // then shares that list's verdict, found without building sets.
+    let whole_chunk = if is_empty(updated) && lists_in_order(added, chunk) {
+        Some(added_verdict())
+    } else if is_empty(added) && lists_in_order(updated, chunk) {
+        Some(updated_verdict())
+    } else {
+        None
+    };
+    if let Some(verdict) = whole_chunk {
+        for item in chunk {
+            results[item.index].settle(verdict.clone());
+        }
+        return;
+    }
     let set = |list: &'l Option<Vec<String>>| -> HashSet<Cow<'l, str>> {
         list.iter().flatten().map(|n| normalise_echo(n)).collect()
     };
     let (added, updated) = (set(added), set(updated));
     for item in chunk {
         let verdict = if updated.contains(item.wire_value.as_str()) {
-            Verdict::new(Reason::Updated, "already in Darktrace; refreshed")
+            updated_verdict()
         } else if added.contains(item.wire_value.as_str()) {
-            Verdict::new(Reason::Added, "new entry in Darktrace")
+            added_verdict()
         } else {
             Verdict::new(
                 Reason::Rejected,
@@ -262,6 +277,29 @@ fn reconcile_lists<'l>(
         };
         results[item.index].settle(verdict);
     }
+}
+
+fn is_empty(list: &Option<Vec<String>>) -> bool {
+    list.as_ref().is_none_or(Vec::is_empty)
+}
+
+/// True when `list` names exactly the entries of `chunk`, in the order they were sent.
+fn lists_in_order(list: &Option<Vec<String>>, chunk: &[&Accepted]) -> bool {
+    list.as_ref().is_some_and(|names| {
+        names.len() == chunk.len()
+            && names
+                .iter()
+                .zip(chunk)
+                .all(|(name, item)| normalise_echo(name) == item.wire_value.as_str())
+    })
+}
+
+fn added_verdict() -> Verdict {
+    Verdict::new(Reason::Added, "new entry in Darktrace")
+}
+
+fn updated_verdict() -> Verdict {
+    Verdict::new(Reason::Updated, "already in Darktrace; refreshed")
 }
 
 /// An entry confirmed by reading the source; the counts say whether it was new when they can.
@@ -310,6 +348,54 @@ mod tests {
             Reason::Updated
         );
         assert_eq!(confirmed_verdict(&answer(None), 3).reason, Reason::Added);
+    }
+
+    #[test]
+    fn lists_in_order_or_not_settle_each_entry_by_the_list_that_names_it() {
+        let accepted: Vec<Accepted> = ["a.example", "b.example", "c.example"]
+            .iter()
+            .enumerate()
+            .map(|(index, value)| Accepted {
+                index,
+                kind: IndicatorType::Fqdn,
+                wire_value: (*value).to_owned(),
+            })
+            .collect();
+        let chunk: Vec<&Accepted> = accepted.iter().collect();
+        let reasons = |added: &[&str], updated: &[&str]| {
+            let list = |names: &[&str]| Some(names.iter().map(|n| n.to_string()).collect());
+            let mut results: Vec<ItemResult> = (0..3)
+                .map(|index| ItemResult {
+                    index,
+                    id: None,
+                    type_name: None,
+                    value: None,
+                    outcome: Reason::Deadline.outcome(),
+                    exported_value: None,
+                    reason: Reason::Deadline,
+                    detail: "".into(),
+                })
+                .collect();
+            reconcile_lists(&chunk, &list(added), &list(updated), &mut results);
+            results.iter().map(|r| r.reason).collect::<Vec<_>>()
+        };
+        let all = ["a.example", "b.example", "c.example"];
+        use Reason::{Added, Rejected, Updated};
+        assert_eq!(reasons(&all, &[]), vec![Added; 3]);
+        assert_eq!(reasons(&[], &all), vec![Updated; 3]);
+        assert_eq!(
+            reasons(&["C.Example.", "a.example", "b.example"], &[]),
+            vec![Added; 3]
+        );
+        assert_eq!(
+            reasons(&["a.example", "c.example"], &["b.example"]),
+            vec![Added, Updated, Added]
+        );
+        assert_eq!(
+            reasons(&["a.example", "b.example", "x.example"], &[]),
+            vec![Added, Added, Rejected]
+        );
+        assert_eq!(reasons(&all, &["b.example"]), vec![Added, Updated, Added]);
     }
 
     #[test]
