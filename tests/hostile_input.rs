@@ -259,17 +259,18 @@ fn keys_are_held_to_json_text_rules() {
         b"[{\"note\x01\": 1, \"type\": \"FQDN\", \"value\": \"keys.example\"}]".to_vec(),
         b"[{\"note\xff\": 1, \"type\": \"FQDN\", \"value\": \"keys.example\"}]".to_vec(),
     ] {
-        let answer = export(body);
-        assert_eq!(answer.status, 400);
-        let problem: Value = serde_json::from_slice(&answer.body).unwrap();
-        assert!(
-            problem["detail"]
-                .as_str()
-                .unwrap()
-                .contains("line 1 column"),
-            "{problem}"
-        );
+        assert_400_saying(&export(body), "line 1 column");
     }
+}
+
+/// A 400 problem whose detail holds `words`.
+fn assert_400_saying(answer: &Answer, words: &str) {
+    assert_eq!(answer.status, 400);
+    let problem: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains(words),
+        "{problem}"
+    );
 }
 
 #[test]
@@ -287,16 +288,7 @@ fn nesting_past_the_parser_limit_where_it_is_read_is_400() {
         "{\"name\": ".repeat(depth),
         "}".repeat(depth)
     );
-    let answer = export(body.into_bytes());
-    assert_eq!(answer.status, 400);
-    let problem: Value = serde_json::from_slice(&answer.body).unwrap();
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("recursion limit"),
-        "{problem}"
-    );
+    assert_400_saying(&export(body.into_bytes()), "recursion limit");
 }
 
 #[test]
