@@ -14,7 +14,7 @@ use futures_util::future::join_all;
 use crate::darktrace::wire::{AddAnswer, AddCall};
 use crate::darktrace::{CallError, CallTally, DarktraceClient};
 use crate::indicator::IndicatorType;
-use crate::outcome::{ItemResult, Reason, Report, Summary, Verdict};
+use crate::outcome::{ItemResult, Reason, Report, Summary, Verdict, deadline_verdict};
 use crate::screen::{Accepted, Screener, Screening};
 use crate::threatq::{Item, ItemSink};
 
@@ -38,8 +38,6 @@ pub fn expiry_after(days: u32, now: DateTime<Utc>) -> Option<String> {
             .to_string()
     })
 }
-
-pub use crate::outcome::deadline_verdict;
 
 /// Runs exports against one Darktrace; shared by every request.
 #[derive(Debug, Clone)]
@@ -247,9 +245,9 @@ fn reconcile_lists<'l>(
 ) {
     // The usual answer names every entry in one list, in the order sent: the whole chunk
     // then shares that list's verdict, found without building sets.
-    let whole_chunk = if is_empty(updated) && lists_in_order(added, chunk) {
+    let whole_chunk = if is_empty(updated) && names_chunk_in_order(added, chunk) {
         Some(added_verdict())
-    } else if is_empty(added) && lists_in_order(updated, chunk) {
+    } else if is_empty(added) && names_chunk_in_order(updated, chunk) {
         Some(updated_verdict())
     } else {
         None
@@ -284,7 +282,7 @@ fn is_empty(list: &Option<Vec<String>>) -> bool {
 }
 
 /// True when `list` names exactly the entries of `chunk`, in the order they were sent.
-fn lists_in_order(list: &Option<Vec<String>>, chunk: &[&Accepted]) -> bool {
+fn names_chunk_in_order(list: &Option<Vec<String>>, chunk: &[&Accepted]) -> bool {
     list.as_ref().is_some_and(|names| {
         names.len() == chunk.len()
             && names
@@ -351,7 +349,7 @@ mod tests {
     }
 
     #[test]
-    fn lists_in_order_or_not_settle_each_entry_by_the_list_that_names_it() {
+    fn names_chunk_in_order_or_not_settle_each_entry_by_the_list_that_names_it() {
         let accepted: Vec<Accepted> = ["a.example", "b.example", "c.example"]
             .iter()
             .enumerate()

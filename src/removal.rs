@@ -12,7 +12,8 @@ use crate::deadline::Deadline;
 use futures_util::future::join_all;
 
 use crate::darktrace::{CallError, CallTally};
-use crate::export::{Exporter, RequestSettings, deadline_verdict, normalise_echo, report};
+use crate::export::{Exporter, RequestSettings, normalise_echo, report};
+use crate::outcome::deadline_verdict;
 use crate::outcome::{Reason, Report, Verdict};
 use crate::threatq::Item;
 

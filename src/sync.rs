@@ -14,7 +14,8 @@ use crate::deadline::Deadline;
 use serde::Serialize;
 
 use crate::darktrace::CallTally;
-use crate::export::{Exporter, RequestSettings, deadline_verdict, report};
+use crate::export::{Exporter, RequestSettings, report};
+use crate::outcome::deadline_verdict;
 use crate::outcome::{ItemResult, Reason, Removal, Report, Verdict};
 use crate::removal::{Held, PlannedRemoval, read_failure};
 use crate::screen::Accepted;
