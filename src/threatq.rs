@@ -417,7 +417,17 @@ impl<'de> Deserialize<'de> for IdField {
     }
 }
 
-/// Per-request settings given in the body (form 3). Checked like the settings by the caller.
+/// The per-request overrides, by the name they have in a body and in the query.
+pub const OVERRIDE_KEYS: [&str; 5] = [
+    "source",
+    "days_to_expiration",
+    "description",
+    "dry_run",
+    "force",
+];
+
+/// Per-request settings given in the body (forms 2 and 3). Checked like the settings by
+/// the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct BodyOverrides {
     pub source: Option<String>,
@@ -426,6 +436,47 @@ pub struct BodyOverrides {
     pub description: Option<String>,
     pub dry_run: Option<bool>,
     pub force: Option<bool>,
+}
+
+/// The override a body key was probably meant to be: the same name but for case, `-` and
+/// `_` (`Dry_Run`, `dry-run`, `dryrun`). `None` for an override's exact name.
+pub fn near_override(key: &str) -> Option<&'static str> {
+    let folded = fold_key(key);
+    OVERRIDE_KEYS
+        .into_iter()
+        .find(|known| *known != key && fold_key(known) == folded)
+}
+
+fn fold_key(key: &str) -> String {
+    key.chars()
+        .filter(|c| !matches!(c, '-' | '_'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// A top-level body key the service will not take, refused before anything is sent: a
+/// misspelt `dry_run` must never turn a dry run into a real export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StrayKey {
+    /// A key of the `indicators` form that is not one of its own.
+    Unknown(String),
+    /// A key of a ThreatQ page that differs from an override only in case, `-` or `_`.
+    NearOverride { key: String, meant: &'static str },
+}
+
+impl StrayKey {
+    /// The sentence of the refusal.
+    pub fn detail(&self) -> String {
+        let known = OVERRIDE_KEYS.join(", ");
+        match self {
+            StrayKey::Unknown(key) => format!(
+                "unknown key '{key}' in the body; an object with \"indicators\" takes only indicators, {known}"
+            ),
+            StrayKey::NearOverride { key, meant } => format!(
+                "key '{key}' in the body is not an override; did you mean '{meant}'? The overrides are {known}"
+            ),
+        }
+    }
 }
 
 /// A request body in any of its three forms: an array, a ThreatQ list page (`data`), or
@@ -468,6 +519,8 @@ impl<'de> ItemSink<'de> for Vec<Item<'de>> {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BatchRead {
     pub overrides: BodyOverrides,
+    /// The first top-level key the body may not hold (see [`StrayKey`]).
+    pub stray_key: Option<StrayKey>,
     /// How many items the batch holds, those past `max_items` included.
     pub total: usize,
 }
@@ -510,6 +563,7 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for BatchVisitor<'s, S> {
             }
             .visit_seq(seq)?,
             overrides: BodyOverrides::default(),
+            stray_key: None,
         })
     }
 
@@ -520,18 +574,15 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for BatchVisitor<'s, S> {
         let mut overrides = BodyOverrides::default();
         // A key given twice would drop the first list's items (or override) unseen.
         let mut seen: Vec<&'static str> = Vec::new();
+        // Unknown keys and near-misses of an override, in the order read; which of them
+        // counts depends on the form, known only once the whole object is read.
+        let mut unknown: Option<String> = None;
+        let mut near: Option<StrayKey> = None;
         while let Some(key) = map.next_key::<Text<'de>>()? {
-            let known = [
-                "data",
-                "indicators",
-                "source",
-                "days_to_expiration",
-                "description",
-                "dry_run",
-                "force",
-            ]
-            .into_iter()
-            .find(|k| *k == key.0.as_ref());
+            let known = ["data", "indicators"]
+                .into_iter()
+                .chain(OVERRIDE_KEYS)
+                .find(|k| *k == key.0.as_ref());
             if let Some(known) = known {
                 if seen.contains(&known) {
                     return Err(de::Error::custom(format!(
@@ -557,12 +608,25 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for BatchVisitor<'s, S> {
                         sink: &mut *seed.sink,
                     })?);
                 }
-                "source" => overrides.source = map.next_value()?,
-                "days_to_expiration" => overrides.days_to_expiration = map.next_value()?,
-                "description" => overrides.description = map.next_value()?,
-                "dry_run" => overrides.dry_run = map.next_value()?,
-                "force" => overrides.force = map.next_value()?,
-                _ => {
+                "source" => overrides.source = map.next_value::<OverrideText>()?.0,
+                "days_to_expiration" => {
+                    overrides.days_to_expiration = map.next_value::<OverrideDays>()?.0
+                }
+                "description" => overrides.description = map.next_value::<OverrideText>()?.0,
+                "dry_run" => overrides.dry_run = map.next_value::<OverrideFlag>()?.0,
+                "force" => overrides.force = map.next_value::<OverrideFlag>()?.0,
+                other => {
+                    if near.is_none()
+                        && let Some(meant) = near_override(other)
+                    {
+                        near = Some(StrayKey::NearOverride {
+                            key: other.to_owned(),
+                            meant,
+                        });
+                    }
+                    if unknown.is_none() {
+                        unknown = Some(other.to_owned());
+                    }
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -571,11 +635,17 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for BatchVisitor<'s, S> {
             (Some(_), Some(_)) => Err(de::Error::custom(
                 "give either \"data\" or \"indicators\", not both",
             )),
-            (Some(total), None) => Ok(BatchRead { overrides, total }),
-            // A ThreatQ list page: its other top-level keys are not ours to read.
-            (None, Some(total)) => Ok(BatchRead {
-                overrides: BodyOverrides::default(),
+            (Some(total), None) => Ok(BatchRead {
+                overrides,
                 total,
+                stray_key: unknown.map(StrayKey::Unknown),
+            }),
+            // A ThreatQ list page: its other top-level keys are ThreatQ's (`total`,
+            // `nextCursorMark`, ...), so only a near-miss of an override is refused.
+            (None, Some(total)) => Ok(BatchRead {
+                overrides,
+                total,
+                stray_key: near,
             }),
             (None, None) => Err(de::Error::custom(
                 "expected an array of indicators, or an object with \"data\" or \"indicators\"",
@@ -583,6 +653,42 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for BatchVisitor<'s, S> {
         }
     }
 }
+
+/// An override's value, refused in words a person reads (`true or false`), not in
+/// Rust's type names.
+macro_rules! override_field {
+    ($name:ident, $ty:ty, $expecting:literal, $($visit:ident($arg:ty) => $conv:expr),+) => {
+        struct $name(Option<$ty>);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                        Ok($name(None))
+                    }
+                    $(fn $visit<E: de::Error>(self, v: $arg) -> Result<Self::Value, E> {
+                        #[allow(clippy::redundant_closure_call)]
+                        ($conv)(v).map(|v| $name(Some(v)))
+                    })+
+                }
+                deserializer.deserialize_any(V)
+            }
+        }
+    };
+}
+
+override_field!(OverrideText, String, "a string",
+    visit_str(&str) => |v: &str| Ok(v.to_owned()));
+override_field!(OverrideFlag, bool, "true or false",
+    visit_bool(bool) => Ok);
+override_field!(OverrideDays, i64, "a whole number of days",
+    visit_i64(i64) => Ok,
+    visit_u64(u64) => |v: u64| Ok(i64::try_from(v).unwrap_or(i64::MAX)));
 
 /// The list of items: each of the first `max_items` goes to the sink, all are counted.
 struct ItemsVisitor<'s, S> {
@@ -687,14 +793,15 @@ mod tests {
     }
 
     #[test]
-    fn indicators_form_carries_overrides_and_data_form_ignores_them() {
+    fn both_object_forms_carry_overrides() {
         let batch =
             parse(r#"{"indicators": [], "source": "S", "dry_run": true, "days_to_expiration": 7}"#);
         assert_eq!(batch.overrides.source.as_deref(), Some("S"));
         assert_eq!(batch.overrides.dry_run, Some(true));
         assert_eq!(batch.overrides.days_to_expiration, Some(7));
-        let page = parse(r#"{"data": [], "source": "S"}"#);
-        assert_eq!(page.overrides, BodyOverrides::default());
+        let page = parse(r#"{"data": [], "source": "S", "dry_run": true, "total": 0}"#);
+        assert_eq!(page.overrides.source.as_deref(), Some("S"));
+        assert_eq!(page.overrides.dry_run, Some(true));
     }
 
     #[test]

@@ -268,6 +268,39 @@ async fn bad_overrides_are_400_naming_what_is_wrong() {
             json!({"indicators": fqdns(1), "days_to_expiration": 4000}),
             "0 to 3650",
         ),
+        // A query parameter given twice has no meaning to rely on.
+        (
+            "/export?dry_run=true&dry_run=false".into(),
+            fqdns(1),
+            "twice",
+        ),
+        ("/sync?source=A&source=B".into(), fqdns(1), "twice"),
+        // A misspelt override in the body never turns into a real export.
+        (
+            "/export".into(),
+            json!({"indicators": fqdns(1), "dryrun": true}),
+            "'dryrun'",
+        ),
+        (
+            "/export".into(),
+            json!({"indicators": fqdns(1), "sorce": "X"}),
+            "'sorce'",
+        ),
+        (
+            "/sync".into(),
+            json!({"indicators": fqdns(1), "Dry_Run": true}),
+            "'Dry_Run'",
+        ),
+        (
+            "/export".into(),
+            json!({"total": 1, "data": fqdns(1), "Dry_Run": true}),
+            "did you mean 'dry_run'",
+        ),
+        (
+            "/remove".into(),
+            json!({"total": 1, "data": fqdns(1), "dry-run": true}),
+            "did you mean 'dry_run'",
+        ),
     ];
     for (path, body, mentioned) in cases {
         let (status, problem) = app.post(&path, &body).await;
@@ -278,6 +311,67 @@ async fn bad_overrides_are_400_naming_what_is_wrong() {
         );
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.contains(mentioned), "{path}: {detail}");
+    }
+    assert!(app.sim.calls().is_empty());
+}
+
+#[tokio::test]
+async fn overrides_in_a_threatq_page_are_honoured_in_every_route() {
+    let app = spawn().await;
+    for path in ["/export", "/remove", "/sync"] {
+        let body = json!({"total": 1, "data": fqdns(1), "nextCursorMark": "AoJ9", "limit": 100,
+                          "dry_run": true, "source": "FromPage"});
+        let (status, report) = app.post(path, &body).await;
+        assert_eq!(status, 200, "{path}: {report}");
+        assert_eq!(report["dry_run"], true, "{path}: {report}");
+        assert_eq!(report["source"], "FromPage", "{path}: {report}");
+    }
+    assert!(app.posts().is_empty(), "a dry run sends nothing");
+    assert!(
+        app.sim.calls().iter().all(|c| c.method == "GET"),
+        "only reads of the source"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_body_says_so_and_an_override_of_the_wrong_type_says_what_it_takes() {
+    let app = spawn().await;
+    let response = app
+        .http
+        .post(app.url("/export"))
+        .bearer_auth(API_TOKEN)
+        .header("content-type", "application/json")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(response, 400).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the body is empty"),
+        "{problem}"
+    );
+    let cases = [
+        ("days_to_expiration", json!("30"), "a whole number of days"),
+        ("dry_run", json!("yes"), "true or false"),
+        ("source", json!(7), "a string"),
+    ];
+    for (key, value, expected) in cases {
+        let mut body = json!({"indicators": fqdns(1)});
+        body[key] = value;
+        let (status, problem) = app.export(&body).await;
+        assert_eq!(status, 422, "{problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(expected) && detail.contains(key),
+            "{detail}"
+        );
+        assert!(
+            !detail.contains("i64") && !detail.contains("bool"),
+            "{detail}"
+        );
     }
     assert!(app.sim.calls().is_empty());
 }
@@ -298,10 +392,8 @@ async fn unknown_routes_are_404_and_wrong_methods_405_as_problems() {
         .unwrap();
     assert_eq!(response.headers()["allow"], "POST");
     let problem = expect_problem(response, 405).await;
-    assert!(
-        problem["detail"].as_str().unwrap().contains("Allow"),
-        "{problem}"
-    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("use POST"), "{problem}");
 
     let response = app.http.delete(app.url("/healthz")).send().await.unwrap();
     expect_problem(response, 405).await;

@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::http::problem::Problem;
+use crate::http::routes::ROUTES;
 
 /// The most of a plain-text rejection kept as a problem's detail.
 const DETAIL_BYTES: usize = 512;
@@ -41,10 +42,9 @@ pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
         StatusCode::NOT_FOUND => Problem::not_found(format!(
             "there is no route {path}; see GET /openapi.yaml for the routes"
         )),
-        // axum adds the Allow header after this layer has run, so it is named, not copied.
-        StatusCode::METHOD_NOT_ALLOWED => Problem::method_not_allowed(format!(
-            "{method} is not allowed on {path}; the Allow header lists the methods that are"
-        )),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            Problem::method_not_allowed(method_advice(&method, &path))
+        }
         s if s.is_server_error() => {
             tracing::error!(status = s.as_u16(), detail = %text, "request failed");
             Problem::internal_with_status(s)
@@ -57,6 +57,23 @@ pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
         rewritten.headers_mut().insert(name, value);
     }
     rewritten
+}
+
+/// What a 405 says: the method to use instead, from the route table.
+fn method_advice(method: &axum::http::Method, path: &str) -> String {
+    let allowed: Vec<&str> = ROUTES
+        .iter()
+        .filter(|r| r.path == path)
+        .map(|r| r.method)
+        .collect();
+    if allowed.is_empty() {
+        format!("{method} is not allowed on {path}; the Allow header lists the methods that are")
+    } else {
+        format!(
+            "{method} is not allowed on {path}; use {}",
+            allowed.join(" or ")
+        )
+    }
 }
 
 /// The answer to a panic in a handler: a generic 500; the panic's text is not sent.

@@ -11,17 +11,9 @@ use crate::config::{
 use crate::export::{RequestSettings, expiry_after};
 use crate::http::handoff;
 use crate::http::problem::Problem;
-use crate::threatq::{Batch, BatchRead, BatchSeed, BodyOverrides, ItemSink, KeyReading};
-
-/// Query parameters a batch request understands; any other is refused, so a typo such as
-/// `dryrun=true` can never turn into a real export.
-const QUERY_PARAMETERS: [&str; 5] = [
-    "source",
-    "days_to_expiration",
-    "description",
-    "dry_run",
-    "force",
-];
+use crate::threatq::{
+    Batch, BatchRead, BatchSeed, BodyOverrides, ItemSink, KeyReading, OVERRIDE_KEYS,
+};
 
 /// Refuses bodies that are not declared JSON.
 pub fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
@@ -78,6 +70,11 @@ pub fn read_items<'a, S: ItemSink<'a> + Send>(
     objects_per_run: usize,
     new_sink: impl Fn() -> S,
 ) -> Result<(S, BodyOverrides), Problem> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Problem::not_json(
+            "the body is empty; send a JSON array of indicators, or an object with \"data\" or \"indicators\"",
+        ));
+    }
     let beside = (body.len() >= HANDOFF_FROM_BYTES)
         .then(|| {
             handoff::take_beside(new_sink(), |handoff| {
@@ -97,6 +94,9 @@ pub fn read_items<'a, S: ItemSink<'a> + Send>(
             read_checked(body, objects_per_run, &mut sink)?
         }
     };
+    if let Some(stray) = &read.stray_key {
+        return Err(Problem::bad_parameter(stray.detail()));
+    }
     if read.total > objects_per_run {
         return Err(Problem::too_large(format!(
             "batch has {} indicators; OBJECTS_PER_RUN is {objects_per_run}",
@@ -193,8 +193,16 @@ pub fn settings(
     query: Option<&str>,
 ) -> Result<RequestSettings, Problem> {
     let mut merged = body.clone();
+    let mut seen: Vec<String> = Vec::new();
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let bad = |why: String| Problem::bad_parameter(format!("query parameter {key}: {why}"));
+        // `dry_run=true&dry_run=false` has no meaning a caller can rely on.
+        if seen.iter().any(|k| *k == key) {
+            return Err(Problem::bad_parameter(format!(
+                "query parameter {key} is given twice; give it once"
+            )));
+        }
+        seen.push(key.to_string());
         match key.as_ref() {
             "source" => merged.source = Some(value.into_owned()),
             "description" => merged.description = Some(value.into_owned()),
@@ -215,7 +223,7 @@ pub fn settings(
             other => {
                 return Err(Problem::bad_parameter(format!(
                     "unknown query parameter '{other}'; known: {}",
-                    QUERY_PARAMETERS.join(", ")
+                    OVERRIDE_KEYS.join(", ")
                 )));
             }
         }
@@ -354,6 +362,40 @@ mod tests {
             parse_batch(escaped.as_bytes(), 50_000).unwrap().items.len(),
             40_000
         );
+    }
+
+    #[test]
+    fn overrides_are_read_from_every_object_form() {
+        for body in [
+            r#"{"indicators": [], "dry_run": true, "source": "S"}"#,
+            r#"{"total": 0, "data": [], "dry_run": true, "source": "S", "nextCursorMark": "x"}"#,
+        ] {
+            let batch = parse_batch(body.as_bytes(), 10).unwrap();
+            assert_eq!(batch.overrides.dry_run, Some(true), "{body}");
+            assert_eq!(batch.overrides.source.as_deref(), Some("S"), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_key_that_may_be_a_misspelt_override_is_400() {
+        for (body, named) in [
+            (r#"{"indicators": [], "dryrun": true}"#, "'dryrun'"),
+            (r#"{"indicators": [], "total": 0}"#, "'total'"),
+            (r#"{"data": [], "DRY_RUN": true}"#, "'DRY_RUN'"),
+            (r#"{"data": [], "Source": "x"}"#, "'source'"),
+            (
+                r#"{"data": [], "days-to-expiration": 3}"#,
+                "'days_to_expiration'",
+            ),
+        ] {
+            let p = parse_batch(body.as_bytes(), 10).unwrap_err();
+            assert_eq!(p.status, 400, "{body}");
+            assert!(p.detail.contains(named), "{body}: {}", p.detail);
+            assert!(p.detail.contains("dry_run, force"), "{}", p.detail);
+        }
+        // ThreatQ's own keys of a page are not ours to refuse.
+        let page = r#"{"total": 0, "data": [], "nextCursorMark": "x", "limit": 5, "offset": 0}"#;
+        assert!(parse_batch(page.as_bytes(), 10).is_ok());
     }
 
     #[test]
