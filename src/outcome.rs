@@ -233,6 +233,14 @@ pub struct Summary {
     /// `/export` keep their documented shape.
     #[serde(skip_serializing_if = "is_zero")]
     pub would_remove: usize,
+    /// Of `removed`, the entries that were not in Darktrace to begin with (`not_present`),
+    /// so a reader tells what was taken out from what was not there.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_present: usize,
+    /// `/sync` only: the entries under `removals`. Their outcomes are counted above too, so
+    /// the outcome counts add up to `received + removals`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub removals: usize,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -244,9 +252,24 @@ impl Summary {
         let mut summary = Summary::default();
         for result in results {
             summary.received += 1;
-            *summary.count_mut(result.outcome) += 1;
+            summary.count(result.reason);
         }
         summary
+    }
+
+    /// Adds the entries a sync removed (or plans to) that were not in the request.
+    pub fn count_removals(&mut self, removals: &[Removal]) {
+        for removal in removals {
+            self.removals += 1;
+            self.count(removal.reason);
+        }
+    }
+
+    fn count(&mut self, reason: Reason) {
+        *self.count_mut(reason.outcome()) += 1;
+        if reason == Reason::NotPresent {
+            self.not_present += 1;
+        }
     }
 
     fn count_mut(&mut self, outcome: Outcome) -> &mut usize {

@@ -5,8 +5,9 @@
 //! (excluded status, protected, type no longer exported) and the held entries it does not
 //! name at all. Only the request's source is read and touched, one `removeentry` + `source`
 //! at a time, so entries of other sources can never go. A plan removing more than
-//! `SYNC_MAX_REMOVALS` entries is refused whole unless forced: a collection that came back
-//! empty or cut short must not empty the list by accident.
+//! `SYNC_MAX_REMOVALS` entries, or one that would remove entries while exporting nothing, is
+//! refused whole unless forced: a collection that came back empty or cut short must not
+//! empty the list by accident.
 
 use std::collections::HashSet;
 
@@ -28,6 +29,9 @@ pub struct CapExceeded {
     pub source: String,
     pub sync_max_removals: usize,
     pub planned_removals: usize,
+    /// Items of the collection the plan would add or refresh; a plan with none that
+    /// removes anything is refused whatever the cap.
+    pub exportable: usize,
     /// Every entry the plan would remove, items of the collection first, then the entries it
     /// does not name, each `would_remove`.
     pub removals: Vec<Removal>,
@@ -35,6 +39,12 @@ pub struct CapExceeded {
 
 impl CapExceeded {
     pub fn detail(&self) -> String {
+        if self.exportable == 0 {
+            return format!(
+                "the collection holds no exportable item, and the sync would remove {} entries from source {}: every entry it holds; nothing was changed. Check that the collection is the right one and complete, or send force=true to empty the source",
+                self.planned_removals, self.source
+            );
+        }
         format!(
             "the sync would remove {} entries from source {}, more than SYNC_MAX_REMOVALS ({}); nothing was changed. Check that the collection is complete, or send force=true to carry out the plan",
             self.planned_removals, self.source, self.sync_max_removals
@@ -121,7 +131,10 @@ impl Exporter {
             .collect();
 
         let planned = revocations.len() + strays.len();
-        if !settings.dry_run && !settings.force && planned > max_removals {
+        // A collection with nothing to export (`[]`, a page with no data, all skipped) is
+        // far more often a query gone wrong than a wish to empty the source.
+        let empties_source = screened.accepted.is_empty() && planned > 0;
+        if !settings.dry_run && !settings.force && (planned > max_removals || empties_source) {
             let plan = |value: &str, detail: String| Removal {
                 value: value.to_owned(),
                 outcome: Reason::DryRunRemoval.outcome(),
@@ -146,6 +159,7 @@ impl Exporter {
                 source: source.to_owned(),
                 sync_max_removals: max_removals,
                 planned_removals: planned,
+                exportable: screened.accepted.len(),
                 removals,
             });
         }
@@ -232,6 +246,7 @@ fn sync_report<'a>(
     removals: Vec<Removal>,
 ) -> Report<'a> {
     let mut report = report(settings, results);
+    report.summary.count_removals(&removals);
     report.removals = Some(removals);
     report
 }

@@ -118,6 +118,10 @@ async fn remove_takes_out_held_entries_whatever_their_status_and_reports_the_res
         ]
     );
     assert_eq!(report["summary"]["removed"], 4);
+    assert_eq!(
+        report["summary"]["not_present"], 1,
+        "the summary tells what was not there from what was taken out"
+    );
     assert_eq!(report["expiry"], Value::Null);
     assert!(
         report.get("removals").is_none(),
@@ -163,6 +167,7 @@ async fn a_dry_run_removal_shows_what_would_go_and_changes_nothing() {
         ]
     );
     assert_eq!(report["summary"]["would_remove"], 1);
+    assert_eq!(report["summary"]["not_present"], 1);
     assert_eq!(held(&app, SOURCE), vec!["a.example"]);
     assert!(app.posts().is_empty());
 }
@@ -275,7 +280,11 @@ async fn a_value_whitelisted_by_one_item_is_removed_although_another_item_holds_
     let (status, report) = app
         .post(
             "/sync",
-            &json!([whitelisted("twice.example"), fqdn("Twice.Example")]),
+            &json!([
+                whitelisted("twice.example"),
+                fqdn("Twice.Example"),
+                fqdn("other.example")
+            ]),
         )
         .await;
     assert_eq!(status, 200, "{report:#}");
@@ -283,7 +292,8 @@ async fn a_value_whitelisted_by_one_item_is_removed_although_another_item_holds_
         outcomes(&report),
         vec![
             pair("removed", "removed"),
-            pair("skipped", "excluded_status")
+            pair("skipped", "excluded_status"),
+            pair("exported", "added")
         ]
     );
     assert!(
@@ -293,7 +303,7 @@ async fn a_value_whitelisted_by_one_item_is_removed_although_another_item_holds_
             .contains("same value as item 0"),
         "{report:#}"
     );
-    assert!(held(&app, SOURCE).is_empty());
+    assert!(held(&app, SOURCE) == vec!["other.example"]);
     assert_eq!(removal_posts(&app), vec!["twice.example"]);
 }
 
@@ -336,18 +346,11 @@ async fn a_plan_over_the_removal_cap_is_refused_with_the_plan_and_force_carries_
     let app = spawn_with(sim, config).await;
     seed(&app, SOURCE, &["a.example", "b.example"], None);
     seed(&app, OTHER, &["theirs.example"], None);
-    let collection = json!([whitelisted("a.example")]);
+    let collection = json!([whitelisted("a.example"), fqdn("keep.example")]);
 
-    let response = app
-        .http
-        .post(app.url("/sync"))
-        .bearer_auth(API_TOKEN)
-        .json(&json!([]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "a plan at the cap is carried out");
-    assert!(held(&app, SOURCE).is_empty());
+    let (status, report) = app.post("/sync", &json!([fqdn("keep.example")])).await;
+    assert_eq!(status, 200, "a plan at the cap is carried out: {report:#}");
+    assert_eq!(held(&app, SOURCE), vec!["keep.example"]);
 
     seed(&app, SOURCE, &["a.example", "b.example", "c.example"], None);
     let response = app
@@ -398,24 +401,35 @@ async fn a_plan_over_the_removal_cap_is_refused_with_the_plan_and_force_carries_
     );
     assert_eq!(
         held(&app, SOURCE),
-        sorted(&["a.example", "b.example", "c.example"])
+        sorted(&["a.example", "b.example", "c.example", "keep.example"])
     );
     let removals_before = removal_posts(&app).len();
 
     let (status, report) = app.post("/sync?force=true", &collection).await;
     assert_eq!(status, 200, "{report:#}");
-    assert_accounts_for_every_item(&report, 1);
-    assert_eq!(outcomes(&report), vec![pair("removed", "removed")]);
+    assert_accounts_for_every_item(&report, 2);
+    assert_eq!(
+        outcomes(&report),
+        vec![pair("removed", "removed"), pair("exported", "updated")]
+    );
     assert_eq!(report["removals"].as_array().unwrap().len(), 2);
-    assert!(held(&app, SOURCE).is_empty());
+    assert_eq!(held(&app, SOURCE), vec!["keep.example"]);
     assert_eq!(removal_posts(&app).len(), removals_before + 3);
     assert_eq!(held(&app, OTHER), vec!["theirs.example"]);
 
     seed(&app, SOURCE, &["a.example", "b.example", "c.example"], None);
     let (status, _) = app
-        .post("/sync", &json!({"indicators": [], "force": true}))
+        .post(
+            "/sync",
+            &json!({"indicators": [fqdn("x.example")], "force": true}),
+        )
         .await;
     assert_eq!(status, 200, "force may also come in the body");
+    assert_eq!(held(&app, SOURCE), vec!["x.example"]);
+    let (status, _) = app
+        .post("/sync", &json!({"indicators": [], "force": true}))
+        .await;
+    assert_eq!(status, 200, "force empties the source");
     assert!(held(&app, SOURCE).is_empty());
     assert_never_removed_all(&app);
 }
@@ -522,4 +536,56 @@ async fn remove_and_sync_need_the_bearer_token() {
         assert_eq!(response.status(), 401, "{path}");
     }
     assert!(app.sim.calls().is_empty());
+}
+
+/// A collection with nothing to export that would remove entries is refused whatever
+/// `SYNC_MAX_REMOVALS` is: `[]`, an empty page, or only skipped and invalid items.
+#[tokio::test]
+async fn a_sync_that_would_empty_the_source_is_refused_unless_forced() {
+    let app = spawn().await;
+    seed(&app, SOURCE, &["a.example", "b.example", "c.example"], None);
+    let nothing_to_export = [
+        json!([]),
+        json!({"total": 0, "data": []}),
+        json!({"indicators": []}),
+        json!([whitelisted("d.example"), {"type": "MD5", "value": "d41d8cd98f00b204e9800998ecf8427e"}, fqdn("bad..example")]),
+    ];
+    for body in &nothing_to_export {
+        let (status, problem) = app.post("/sync", body).await;
+        assert_eq!(status, 409, "{body}: {problem:#}");
+        assert_eq!(problem["type"], "urn:darktrace-export:problem:sync-cap");
+        assert_eq!(problem["exportable"], 0);
+        assert_eq!(problem["planned_removals"], 3);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("no exportable item"),
+            "{problem:#}"
+        );
+    }
+    assert_eq!(
+        held(&app, SOURCE),
+        sorted(&["a.example", "b.example", "c.example"])
+    );
+    assert!(removal_posts(&app).is_empty());
+
+    // A dry run shows the plan, its removals counted.
+    let (status, report) = app.post("/sync?dry_run=true", &json!([])).await;
+    assert_eq!(status, 200, "{report:#}");
+    assert_accounts_for_every_item(&report, 0);
+    assert_eq!(report["summary"]["would_remove"], 3);
+    assert_eq!(report["summary"]["removals"], 3);
+
+    let (status, report) = app.post("/sync?force=true", &json!([])).await;
+    assert_eq!(status, 200, "{report:#}");
+    assert_accounts_for_every_item(&report, 0);
+    assert_eq!(report["summary"]["removed"], 3);
+    assert_eq!(report["summary"]["removals"], 3);
+    assert!(held(&app, SOURCE).is_empty());
+
+    // Nothing held: nothing to remove, nothing to refuse.
+    let (status, report) = app.post("/sync", &json!([])).await;
+    assert_eq!(status, 200, "{report:#}");
+    assert_never_removed_all(&app);
 }

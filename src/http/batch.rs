@@ -112,7 +112,8 @@ pub async fn sync(
                 source = %refused.source,
                 planned_removals = refused.planned_removals,
                 sync_max_removals = refused.sync_max_removals,
-                "sync refused: the plan removes more than SYNC_MAX_REMOVALS"
+                exportable = refused.exportable,
+                "sync refused: the plan removes more than SYNC_MAX_REMOVALS, or empties the source"
             );
             Ok(Problem::conflict(refused.detail()).with_members(&refused))
         }
@@ -122,12 +123,7 @@ pub async fn sync(
 /// One line per batch request: what happened, in counts.
 pub fn log_summary(action: &'static str, report: &Report<'_>, tally: &CallTally, started: Instant) {
     let s = &report.summary;
-    // Counted per reason first: one registry update per reason, not one per indicator.
-    let mut per_reason = [0u64; Reason::ALL.len()];
-    for result in &report.results {
-        per_reason[result.reason as usize] += 1;
-    }
-    for (reason, count) in Reason::ALL.into_iter().zip(per_reason) {
+    for (reason, count) in Reason::ALL.into_iter().zip(reason_counts(report)) {
         if count > 0 {
             metrics::counter!(
                 crate::telemetry::metrics::INDICATORS,
@@ -149,11 +145,24 @@ pub fn log_summary(action: &'static str, report: &Report<'_>, tally: &CallTally,
         failed = s.failed,
         removed = s.removed,
         would_remove = s.would_remove,
+        not_present = s.not_present,
+        removals = s.removals,
         darktrace_calls = tally.calls(),
         darktrace_retries = tally.retries(),
         duration_ms = started.elapsed().as_millis() as u64,
         "batch finished"
     );
+}
+
+/// Indicators per reason, the entries a sync removed without being asked included; counted
+/// first so the metrics registry is touched once per reason, not once per indicator.
+fn reason_counts(report: &Report<'_>) -> [u64; Reason::ALL.len()] {
+    let mut per_reason = [0u64; Reason::ALL.len()];
+    let removals = report.removals.iter().flatten().map(|r| r.reason);
+    for reason in report.results.iter().map(|r| r.reason).chain(removals) {
+        per_reason[reason as usize] += 1;
+    }
+    per_reason
 }
 
 /// 200 when no item failed, 502 when one did; the body is the same.
@@ -179,5 +188,46 @@ pub fn report_response(report: &Report<'_>) -> Response {
             tracing::error!(%error, "could not serialise the report");
             Problem::internal().into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::{ItemResult, Removal, Summary};
+
+    #[test]
+    fn the_entries_a_sync_removed_are_counted_with_the_items() {
+        let item = ItemResult {
+            index: 0,
+            id: None,
+            type_name: None,
+            value: None,
+            outcome: Outcome::Removed,
+            exported_value: None,
+            reason: Reason::Removed,
+            detail: "".into(),
+        };
+        let stray = |reason: Reason| Removal {
+            value: "stray.example".into(),
+            outcome: reason.outcome(),
+            reason,
+            detail: "".into(),
+        };
+        let report = Report {
+            source: "S".into(),
+            expiry: None,
+            dry_run: false,
+            summary: Summary::default(),
+            results: vec![item],
+            removals: Some(vec![
+                stray(Reason::Removed),
+                stray(Reason::DarktraceTimeout),
+            ]),
+        };
+        let counts = reason_counts(&report);
+        assert_eq!(counts[Reason::Removed as usize], 2);
+        assert_eq!(counts[Reason::DarktraceTimeout as usize], 1);
+        assert_eq!(counts.iter().sum::<u64>(), 3);
     }
 }
