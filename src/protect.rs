@@ -99,6 +99,11 @@ impl Protection {
         }
     }
 
+    /// True when an entry matches the names under it: FQDNs go out as domains.
+    pub fn entries_match_subdomains(&self) -> bool {
+        !self.fqdn_as_hostname
+    }
+
     /// The rule that protects this indicator, as the sentence for the result's detail.
     pub fn rule_for(&self, indicator: &Indicator) -> Option<String> {
         if let Some(rule) = self.darktrace_host_rule(indicator) {

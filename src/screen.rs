@@ -327,6 +327,7 @@ impl<'a> Screening<'_, 'a> {
             &mut self.results,
             &self.duplicates,
             &self.revoked,
+            self.screener.apply_protection && self.screener.protection.entries_match_subdomains(),
         );
         // Accepted items already hold the verdict of a real export.
         if *pending != deadline_verdict() {
@@ -352,32 +353,59 @@ fn parsed_value(kind: &Named<'_>, value: &RawValue<'_>) -> Option<String> {
 
 /// Keeps back every accepted item whose value an item with an excluded status also holds,
 /// and the duplicates of such items: the exclusion says the value must never be deployed,
-/// whatever else the batch says.
+/// whatever else the batch says. When entries match the names under them, a parent domain of
+/// an excluded name is kept back too (`protected`): an entry for `parent.example` would match
+/// a whitelisted `www.parent.example`.
 fn settle_revoked(
     accepted: &mut Vec<Accepted>,
     results: &mut [ItemResult<'_>],
     duplicates: &[(usize, usize)],
     revoked: &HashMap<String, usize>,
+    protect_parents: bool,
 ) {
     if revoked.is_empty() {
         return;
     }
-    // The first item of each revoked value, with the verdict its duplicates share.
+    // Each parent domain of an excluded name, by the excluded item. Addresses have no
+    // parents that an accepted name could equal (a name's last label is never numeric).
+    let mut parents: HashMap<&str, (&str, usize)> = HashMap::new();
+    if protect_parents {
+        for (name, first) in revoked {
+            let mut rest = name.as_str();
+            while let Some((_, parent)) = rest.split_once('.') {
+                parents.entry(parent).or_insert((name, *first));
+                rest = parent;
+            }
+        }
+    }
+    // The first item of each value kept back, with the verdict its duplicates share.
     let mut kept_back: HashMap<usize, Verdict> = HashMap::new();
-    accepted.retain(|item| match revoked.get(&item.wire_value) {
-        Some(first) => {
-            let status = results[*first].detail.clone();
-            let verdict = Verdict::new(
+    accepted.retain(|item| {
+        let verdict = if let Some(first) = revoked.get(&item.wire_value) {
+            let status = &results[*first].detail;
+            Verdict::new(
                 Reason::ExcludedStatus,
                 format!("same value as item {first}, whose {status}"),
-            );
-            let result = &mut results[item.index];
-            result.exported_value = None;
-            result.settle(verdict.clone());
-            kept_back.insert(item.index, verdict);
-            false
-        }
-        None => true,
+            )
+        } else if let Some((child, first)) = parents.get(item.wire_value.as_str())
+            && item.kind == IndicatorType::Fqdn
+        {
+            let status = &results[*first].detail;
+            Verdict::new(
+                Reason::Protected,
+                format!(
+                    "{} is a parent domain of {child}, item {first}, whose {status}; as a watched domain it would match it",
+                    item.wire_value
+                ),
+            )
+        } else {
+            return true;
+        };
+        let result = &mut results[item.index];
+        result.exported_value = None;
+        result.settle(verdict.clone());
+        kept_back.insert(item.index, verdict);
+        false
     });
     for (duplicate, first) in duplicates {
         if let Some(verdict) = kept_back.get(first) {
@@ -718,5 +746,56 @@ mod props {
                 .unwrap();
             assert!(active.detail.contains("Whitelisted"), "{}", active.detail);
         }
+    }
+
+    #[test]
+    fn an_excluded_name_keeps_its_parent_domains_back_unless_sent_as_hostnames() {
+        let batch = r#"[{"type": "FQDN", "status": "Active", "value": "parent.example"},
+                        {"type": "FQDN", "status": "Whitelisted", "value": "WWW.Parent.Example."},
+                        {"type": "FQDN", "status": "Active", "value": "Parent.Example"},
+                        {"type": "FQDN", "status": "Active", "value": "a.www.parent.example"},
+                        {"type": "FQDN", "status": "Active", "value": "other.example"}]"#;
+        let pending = Verdict::new(Reason::DryRun, "would be sent");
+        let screen = |config: &ScreenConfig| {
+            let parsed: crate::threatq::Batch = serde_json::from_str(batch).unwrap();
+            Screener::new(config, None).screen(parsed.items, &pending)
+        };
+        let screened = screen(&ScreenConfig::default());
+        let reasons: Vec<Reason> = screened.results.iter().map(|r| r.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                Reason::Protected,
+                Reason::ExcludedStatus,
+                Reason::Protected,
+                Reason::DryRun,
+                Reason::DryRun
+            ]
+        );
+        let detail = &screened.results[0].detail;
+        assert!(
+            detail.contains("parent domain of www.parent.example, item 1")
+                && detail.contains("Whitelisted"),
+            "{detail}"
+        );
+        assert_eq!(
+            screened.results[2].detail, *detail,
+            "its duplicate shares it"
+        );
+        assert_eq!(screened.results[0].exported_value, None);
+        let sent: Vec<&str> = screened
+            .accepted
+            .iter()
+            .map(|a| a.wire_value.as_str())
+            .collect();
+        assert_eq!(sent, ["a.www.parent.example", "other.example"]);
+
+        let hostnames = ScreenConfig {
+            fqdn_as_hostname: true,
+            ..ScreenConfig::default()
+        };
+        let screened = screen(&hostnames);
+        assert_eq!(screened.results[0].reason, Reason::DryRun);
+        assert_eq!(screened.accepted.len(), 3);
     }
 }

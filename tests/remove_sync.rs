@@ -589,3 +589,34 @@ async fn a_sync_that_would_empty_the_source_is_refused_unless_forced() {
     assert_eq!(status, 200, "{report:#}");
     assert_never_removed_all(&app);
 }
+
+/// A whitelisted host keeps its parent domain out of Darktrace: an entry for the parent
+/// would match the host. A sync removes the parent it holds.
+#[tokio::test]
+async fn a_sync_removes_a_held_parent_domain_of_a_whitelisted_name() {
+    let app = spawn().await;
+    seed(&app, SOURCE, &["parent.example"], None);
+    let collection = json!([
+        whitelisted("www.parent.example"),
+        fqdn("parent.example"),
+        fqdn("evil.example"),
+    ]);
+    let (status, report) = app.post("/sync", &collection).await;
+    assert_eq!(status, 200, "{report:#}");
+    assert_accounts_for_every_item(&report, 3);
+    assert_eq!(
+        outcomes(&report),
+        vec![
+            pair("skipped", "excluded_status"),
+            pair("removed", "removed"),
+            pair("exported", "added"),
+        ]
+    );
+    let detail = report["results"][1]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("parent domain of www.parent.example"),
+        "{detail}"
+    );
+    assert_eq!(held(&app, SOURCE), vec!["evil.example"]);
+    assert_eq!(removal_posts(&app), vec!["parent.example"]);
+}
