@@ -287,3 +287,52 @@ async fn a_request_without_an_id_gets_one_in_its_answer_and_its_log_lines() {
         "the summary line carries the generated id"
     );
 }
+
+#[tokio::test]
+async fn a_caller_id_too_long_or_not_visible_ascii_is_replaced_and_never_echoed() {
+    logs();
+    let app = spawn().await;
+    let long = format!("long-{}", "x".repeat(200));
+    for bad in [long.as_str(), "has space", "tab\there", "café"] {
+        let value = reqwest::header::HeaderValue::from_bytes(bad.as_bytes()).unwrap();
+        let response = app
+            .http
+            .get(app.url("/healthz"))
+            .header("x-request-id", value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{bad} gave {id}");
+        let lines = logs().lines();
+        assert!(
+            lines.iter().all(|l| !l.to_string().contains(bad)),
+            "the refused id reached a log line"
+        );
+        let said = lines
+            .iter()
+            .find(|l| {
+                l["request_id"] == id.as_str()
+                    && l["message"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with("X-Request-Id refused")
+            })
+            .expect("the log says the id was replaced");
+        assert_eq!(said["length"], bad.len());
+    }
+    // Exactly 128 visible characters are taken as they are.
+    let longest = "y".repeat(128);
+    let response = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", &longest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], longest.as_str());
+}

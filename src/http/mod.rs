@@ -10,6 +10,7 @@ pub mod intake;
 pub mod metrics;
 pub mod problem;
 pub mod request;
+pub mod request_id;
 pub mod routes;
 
 use std::sync::Arc;
@@ -79,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn(request_id::refuse_unsafe_ids))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
         ]))
@@ -95,12 +97,22 @@ fn request_span(request: &Request) -> tracing::Span {
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str);
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %request.method(),
         route = %route,
-    )
+    );
+    if let Some(replaced) = request.extensions().get::<request_id::ReplacedId>() {
+        span.in_scope(|| {
+            tracing::warn!(
+                length = replaced.length,
+                max_length = request_id::MAX_LEN,
+                "X-Request-Id refused (too long, or not visible ASCII, or given twice); a generated id replaces it"
+            )
+        });
+    }
+    span
 }
 
 /// Wraps a batch route (one that reaches Darktrace). Each request passes, in order: the
