@@ -20,8 +20,8 @@ USER 65532:65532
 ENV LISTEN_ADDR=0.0.0.0:8080 \
     LOG_FORMAT=json
 EXPOSE 8080
-# The binary checks itself: the image has no curl. It probes 127.0.0.1:8080; pass
-# --url to the healthcheck when LISTEN_ADDR uses another port.
+# The binary checks itself: the image has no curl. It probes /healthz on loopback at the
+# port of LISTEN_ADDR, so a container started with another LISTEN_ADDR is checked there.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=5s --retries=3 \
     CMD ["/usr/local/bin/darktrace-export", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/darktrace-export"]

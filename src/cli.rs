@@ -34,8 +34,12 @@ pub enum Command {
     Check(ServeArgs),
     /// GET /healthz of a running service; exit 0 when healthy (the container health check).
     Healthcheck {
-        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
-        url: String,
+        /// What to probe; by default /healthz at the port of LISTEN_ADDR on loopback.
+        #[arg(long)]
+        url: Option<String>,
+        /// The service's listen address, whose port is probed when --url is not given.
+        #[arg(long, env = "LISTEN_ADDR")]
+        listen_addr: Option<String>,
     },
 }
 

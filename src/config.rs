@@ -355,7 +355,7 @@ impl Config {
                 )
             })?,
             None if demo => SocketAddr::from(([127, 0, 0, 1], 8080)),
-            None => SocketAddr::from(([0, 0, 0, 0], 8080)),
+            None => DEFAULT_LISTEN_ADDR.parse().expect("a valid default"),
         };
         if demo && api_tokens.is_empty() && !listen_addr.ip().is_loopback() {
             return Err(ConfigError::new(
@@ -387,6 +387,9 @@ impl Config {
         })
     }
 }
+
+/// Where the service listens unless `LISTEN_ADDR` says otherwise (loopback in `--demo`).
+pub const DEFAULT_LISTEN_ADDR: &str = "0.0.0.0:8080";
 
 /// Longest expiry a request may ask for: ten years.
 pub const MAX_DAYS_TO_EXPIRATION: u32 = 3650;

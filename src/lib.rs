@@ -14,6 +14,7 @@ pub mod darktrace;
 pub mod deadline;
 pub mod demo;
 pub mod export;
+pub mod healthcheck;
 pub mod http;
 pub mod indicator;
 pub mod outcome;

@@ -70,7 +70,9 @@ async fn run(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Some(Command::Healthcheck { url }) => healthcheck(&url).await,
+        Some(Command::Healthcheck { url, listen_addr }) => {
+            healthcheck(url.as_deref(), listen_addr.as_deref()).await
+        }
     }
 }
 
@@ -149,23 +151,15 @@ fn bad_config(error: darktrace_export::config::ConfigError) -> ExitCode {
     ExitCode::from(BAD_CONFIG)
 }
 
-async fn healthcheck(url: &str) -> ExitCode {
-    let client = match reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .no_proxy()
-        .build()
-    {
-        Ok(client) => client,
-        Err(_) => return ExitCode::FAILURE,
+async fn healthcheck(url: Option<&str>, listen_addr: Option<&str>) -> ExitCode {
+    let probed = match darktrace_export::healthcheck::target(url, listen_addr) {
+        Ok(url) => darktrace_export::healthcheck::probe(&url).await,
+        Err(error) => Err(error),
     };
-    match client.get(url).send().await {
-        Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
-        Ok(response) => {
-            eprintln!("unhealthy: {url} answered {}", response.status());
-            ExitCode::FAILURE
-        }
-        Err(error) => {
-            eprintln!("unhealthy: {url}: {error}");
+    match probed {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("{why}");
             ExitCode::FAILURE
         }
     }

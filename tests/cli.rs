@@ -101,12 +101,10 @@ fn demo_serves_and_prints_a_curl_command_and_healthcheck_sees_it() {
 
     let mut healthy = false;
     for _ in 0..50 {
+        // No --url: the port comes from LISTEN_ADDR, as in the container.
         let status = command()
-            .args([
-                "healthcheck",
-                "--url",
-                &format!("http://127.0.0.1:{port}/healthz"),
-            ])
+            .arg("healthcheck")
+            .env("LISTEN_ADDR", format!("0.0.0.0:{port}"))
             .stderr(Stdio::null())
             .status()
             .unwrap();
