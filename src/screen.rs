@@ -798,4 +798,29 @@ mod props {
         assert_eq!(screened.results[0].reason, Reason::DryRun);
         assert_eq!(screened.accepted.len(), 3);
     }
+
+    #[test]
+    fn an_ipv4_mapped_ipv6_address_is_sent_and_deduplicated_as_ipv4() {
+        let config = ScreenConfig {
+            export_types: IndicatorType::ALL.to_vec(),
+            ..ScreenConfig::default()
+        };
+        let batch: crate::threatq::Batch = serde_json::from_str(
+            r#"[{"type": "IPv6 Address", "value": "::ffff:198.51.100.7"},
+                {"type": "IP Address", "value": "198.51.100.7"},
+                {"type": "IPv6 Address", "value": "::FFFF:c633:6407"}]"#,
+        )
+        .unwrap();
+        let pending = Verdict::new(Reason::DryRun, "would be sent");
+        let screened = Screener::new(&config, None).screen(batch.items, &pending);
+        assert_eq!(
+            screened.results[0].exported_value.as_deref(),
+            Some("198.51.100.7")
+        );
+        assert_eq!(screened.accepted[0].kind, IndicatorType::Ipv4);
+        for i in [1, 2] {
+            assert_eq!(screened.results[i].reason, Reason::Duplicate, "{i}");
+            assert_eq!(screened.results[i].detail, "same value as item 0");
+        }
+    }
 }

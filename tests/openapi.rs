@@ -203,7 +203,7 @@ fn the_validator_holds_each_endpoint_to_its_own_report_shape() {
     let refusal = json!({
         "type": "urn:darktrace-export:problem:sync-cap",
         "title": "Sync plan exceeds SYNC_MAX_REMOVALS", "status": 409, "detail": "too many",
-        "source": "ThreatQ", "sync_max_removals": 0, "planned_removals": 1,
+        "source": "ThreatQ", "sync_max_removals": 0, "planned_removals": 1, "exportable": 1,
         "removals": [stray]
     });
     spec.validate(&schema("SyncRefusal"), &refusal).unwrap();
@@ -211,6 +211,7 @@ fn the_validator_holds_each_endpoint_to_its_own_report_shape() {
         "source",
         "sync_max_removals",
         "planned_removals",
+        "exportable",
         "removals",
     ] {
         let mut without = refusal.clone();
@@ -466,7 +467,9 @@ async fn real_answers_satisfy_the_documented_responses() {
     let collection = json!([fqdn("new.example"), whitelisted("revoked.example")]);
     let answer = post(&app, "/sync?source=Plans&dry_run=true", &collection).await;
     assert_eq!(answer.0, 200, "{:#}", answer.2);
-    assert_eq!(answer.2["summary"]["would_remove"], 1, "{:#}", answer.2);
+    // The whitelisted item's entry and the two strays under `removals`.
+    assert_eq!(answer.2["summary"]["would_remove"], 3, "{:#}", answer.2);
+    assert_eq!(answer.2["summary"]["removals"], 2, "{:#}", answer.2);
     assert_eq!(answer.2["removals"].as_array().unwrap().len(), 2);
     check("POST", "/sync", answer);
     let answer = post(&app, "/sync?source=Plans", &collection).await;
