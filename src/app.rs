@@ -12,7 +12,7 @@ use crate::darktrace::DarktraceClient;
 use crate::deadline::Drain;
 use crate::export::Exporter;
 use crate::http::health::Readiness;
-use crate::http::{AppState, router};
+use crate::http::{AppState, router, server};
 use crate::screen::Screener;
 use crate::telemetry;
 
@@ -52,12 +52,9 @@ impl Application {
         let grace = self.state.config.limits.shutdown_grace;
         let readiness = self.state.readiness.clone();
         let drain = self.state.drain.clone();
-        let (stop_tx, mut stop_rx) = watch::channel(false);
-        let serve = axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .into_future();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let limits = self.state.config.limits.clone();
+        let serve = server::serve(self.listener, router(self.state), limits, stop_rx);
         tokio::pin!(serve);
         let upkeep = tokio::spawn(metrics_upkeep());
         let _upkeep = AbortOnDrop(upkeep);

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod problem;
 pub mod request;
 pub mod routes;
+pub mod server;
 
 use std::sync::Arc;
 
