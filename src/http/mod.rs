@@ -6,6 +6,7 @@ pub mod docs;
 pub mod fallback;
 pub mod handoff;
 pub mod health;
+pub mod held;
 pub mod intake;
 pub mod metrics;
 pub mod problem;
@@ -132,11 +133,8 @@ async fn shed_load(State(state): State<AppState>, request: Request, next: Next) 
         return Problem::shutting_down().into_response();
     }
     match state.batch_permits.clone().try_acquire_owned() {
-        Ok(permit) => {
-            let response = next.run(request).await;
-            drop(permit);
-            response
-        }
+        // Held until the answer is written, not only until it is ready.
+        Ok(permit) => held::hold_until_written(next.run(request).await, permit),
         Err(_) => Problem::overloaded().into_response(),
     }
 }
