@@ -193,6 +193,31 @@ pub fn deadline_verdict() -> Verdict {
     )
 }
 
+/// Most characters of a caller's text (an item's `type` or `id`) echoed in an answer.
+pub const ECHO_CHARS: usize = 256;
+
+/// `text` as echoed in an answer: whole up to [`ECHO_CHARS`] characters, else its first
+/// [`ECHO_CHARS`] and a marker with its full length. An answer then grows with the number
+/// of items, never with the length of what a caller put in them.
+pub fn bounded(text: Cow<'_, str>) -> Cow<'_, str> {
+    match text.char_indices().nth(ECHO_CHARS) {
+        None => text,
+        Some((cut_at, _)) => Cow::Owned(format!(
+            "{}…(cut, {} characters)",
+            &text[..cut_at],
+            text.chars().count()
+        )),
+    }
+}
+
+/// [`bounded`] for an id: a text id is cut like any text, a number is short.
+pub fn bounded_id(id: ItemId) -> ItemId {
+    match id {
+        ItemId::Text(text) => ItemId::Text(bounded(Cow::Owned(text)).into_owned()),
+        number => number,
+    }
+}
+
 /// One entry of `results`: what became of the item at `index`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemResult<'a> {
@@ -314,6 +339,27 @@ mod tests {
             reason,
             detail: "".into(),
         }
+    }
+
+    #[test]
+    fn echoed_text_is_cut_after_256_characters_with_its_length() {
+        let short = "x".repeat(ECHO_CHARS);
+        assert_eq!(bounded(Cow::Borrowed(&short)), short);
+        let long = "é".repeat(1000);
+        let cut = bounded(Cow::Borrowed(&long));
+        assert_eq!(
+            cut,
+            format!("{}…(cut, 1000 characters)", "é".repeat(ECHO_CHARS))
+        );
+        let id = bounded_id(ItemId::Text("7".repeat(300)));
+        assert_eq!(
+            id,
+            ItemId::Text(format!("{}…(cut, 300 characters)", "7".repeat(256)))
+        );
+        assert_eq!(
+            bounded_id(ItemId::Number(5.into())),
+            ItemId::Number(5.into())
+        );
     }
 
     #[test]
