@@ -14,6 +14,7 @@ use crate::export::Exporter;
 use crate::http::health::Readiness;
 use crate::http::{AppState, router, server};
 use crate::screen::Screener;
+use crate::source_lock::SourceLocks;
 use crate::telemetry;
 
 /// The service, ready to run.
@@ -100,6 +101,7 @@ pub fn app_state(config: Config) -> Result<AppState, ConfigError> {
         exporter,
         readiness: Readiness::default(),
         drain: Drain::default(),
+        source_locks: SourceLocks::default(),
     })
 }
 

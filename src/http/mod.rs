@@ -31,6 +31,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use crate::config::Config;
 use crate::deadline::Drain;
 use crate::export::Exporter;
+use crate::source_lock::SourceLocks;
 use auth::BearerTokens;
 use health::Readiness;
 use problem::Problem;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub drain: Drain,
     /// One permit per batch request in progress (`MAX_CONCURRENT_EXPORTS`).
     pub batch_permits: Arc<Semaphore>,
+    /// Sources being synced: one sync per source at a time.
+    pub source_locks: SourceLocks,
 }
 
 impl FromRef<AppState> for Readiness {
