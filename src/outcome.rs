@@ -62,6 +62,7 @@ pub enum Reason {
     Duplicate,
     MissingValue,
     NotAnObject,
+    DuplicateKey,
     InvalidFqdn,
     InvalidIpv4,
     InvalidIpv6,
@@ -81,7 +82,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in the order of SPEC §3.1 (openapi.yaml lists them likewise).
-    pub const ALL: [Reason; 26] = {
+    pub const ALL: [Reason; 27] = {
         use Reason::*;
         [
             Added,
@@ -95,6 +96,7 @@ impl Reason {
             Duplicate,
             MissingValue,
             NotAnObject,
+            DuplicateKey,
             InvalidFqdn,
             InvalidIpv4,
             InvalidIpv6,
@@ -122,7 +124,7 @@ impl Reason {
             UnsupportedType | UnknownType | ExcludedStatus | Protected | Duplicate => {
                 Outcome::Skipped
             }
-            MissingValue | NotAnObject | InvalidFqdn | InvalidIpv4 | InvalidIpv6 => {
+            MissingValue | NotAnObject | DuplicateKey | InvalidFqdn | InvalidIpv4 | InvalidIpv6 => {
                 Outcome::Invalid
             }
             Rejected | DarktraceAuth | DarktraceClock | DarktracePermission | DarktraceTls
@@ -148,6 +150,7 @@ impl Reason {
             Duplicate => "duplicate",
             MissingValue => "missing_value",
             NotAnObject => "not_an_object",
+            DuplicateKey => "duplicate_key",
             InvalidFqdn => "invalid_fqdn",
             InvalidIpv4 => "invalid_ipv4",
             InvalidIpv6 => "invalid_ipv6",
@@ -435,10 +438,10 @@ mod tests {
             match reason {
                 Added | Updated | Accepted | DryRun | UnsupportedType | UnknownType
                 | ExcludedStatus | Protected | Duplicate | MissingValue | NotAnObject
-                | InvalidFqdn | InvalidIpv4 | InvalidIpv6 | Rejected | DarktraceAuth
-                | DarktraceClock | DarktracePermission | DarktraceTls | DarktraceUnavailable
-                | DarktraceTimeout | DarktraceError | Deadline | Removed | NotPresent
-                | DryRunRemoval => 26,
+                | DuplicateKey | InvalidFqdn | InvalidIpv4 | InvalidIpv6 | Rejected
+                | DarktraceAuth | DarktraceClock | DarktracePermission | DarktraceTls
+                | DarktraceUnavailable | DarktraceTimeout | DarktraceError | Deadline | Removed
+                | NotPresent | DryRunRemoval => 27,
             }
         };
         assert_eq!(Reason::ALL.len(), counted(Reason::Added));

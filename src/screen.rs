@@ -265,6 +265,14 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
         if let RawValue::Text(value) = &indicator.value {
             result.value = Some(value.clone());
         }
+        if let Some(key) = indicator.duplicate_key {
+            result.settle(Verdict::new(
+                Reason::DuplicateKey,
+                format!("key {key} is given twice in the object; send it once"),
+            ));
+            self.results.push(result);
+            return;
+        }
         match self
             .screener
             .judge(&indicator.kind, &indicator.status, &indicator.value)

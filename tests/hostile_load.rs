@@ -105,3 +105,36 @@ async fn long_echoed_fields_are_cut_with_a_marker() {
     let answer = serde_json::to_string(&report).unwrap();
     assert!(answer.len() < 2_000, "{} bytes", answer.len());
 }
+
+/// `"status":"Whitelisted","status":"Active"` is not exported as Active: a screened key
+/// given twice makes the item `invalid`/`duplicate_key`, naming the key; nothing is sent.
+#[tokio::test]
+async fn a_key_given_twice_in_one_item_is_invalid_never_last_wins() {
+    let app = spawn().await;
+    let body = br#"[{"type": "FQDN", "value": "twice.example", "status": "Whitelisted", "status": "Active"},
+                    {"type": "FQDN", "value": "once.example", "status": "Active"}]"#;
+    let response = app
+        .http
+        .post(app.url("/export"))
+        .bearer_auth(API_TOKEN)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let report: serde_json::Value = response.json().await.unwrap();
+    assert_accounts_for_every_item(&report, 2);
+    let first = &report["results"][0];
+    assert_eq!(first["outcome"], "invalid", "{first}");
+    assert_eq!(first["reason"], "duplicate_key");
+    assert!(
+        first["detail"].as_str().unwrap().contains("status"),
+        "{first}"
+    );
+    assert_eq!(report["results"][1]["outcome"], "exported");
+    assert_eq!(
+        app.sim.with_store(|s| s.names(Some("ThreatQ"))),
+        ["once.example"]
+    );
+}
