@@ -12,8 +12,9 @@ use crate::darktrace::DarktraceClient;
 use crate::deadline::Drain;
 use crate::export::Exporter;
 use crate::http::health::Readiness;
-use crate::http::{AppState, router};
+use crate::http::{AppState, router, server};
 use crate::screen::Screener;
+use crate::source_lock::SourceLocks;
 use crate::telemetry;
 
 /// The service, ready to run.
@@ -52,12 +53,9 @@ impl Application {
         let grace = self.state.config.limits.shutdown_grace;
         let readiness = self.state.readiness.clone();
         let drain = self.state.drain.clone();
-        let (stop_tx, mut stop_rx) = watch::channel(false);
-        let serve = axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|stop| *stop).await;
-            })
-            .into_future();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let limits = self.state.config.limits.clone();
+        let serve = server::serve(self.listener, router(self.state), limits, stop_rx);
         tokio::pin!(serve);
         let upkeep = tokio::spawn(metrics_upkeep());
         let _upkeep = AbortOnDrop(upkeep);
@@ -103,6 +101,7 @@ pub fn app_state(config: Config) -> Result<AppState, ConfigError> {
         exporter,
         readiness: Readiness::default(),
         drain: Drain::default(),
+        source_locks: SourceLocks::default(),
     })
 }
 

@@ -148,6 +148,26 @@ pub struct ServeArgs {
     /// Log format: json or text.
     #[arg(long, env = "LOG_FORMAT", default_value = "json")]
     pub log_format: String,
+    /// Seconds a connection may take to send a request's headers, and may stay idle between
+    /// requests.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value = "10")]
+    pub header_read_timeout_secs: String,
+    /// Seconds a write of an answer may wait for the client to read before the connection
+    /// is closed.
+    #[arg(long, env = "WRITE_TIMEOUT_SECS", default_value = "30")]
+    pub write_timeout_secs: String,
+    /// Connections served at once; beyond them new connections wait in the kernel backlog.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value = "1024")]
+    pub max_connections: String,
+    /// Connections beyond MAX_CONNECTIONS that serve /healthz and /readyz only.
+    #[arg(long, env = "HEALTH_CONNECTIONS", default_value = "8")]
+    pub health_connections: String,
+    /// Largest request head (request line and headers) in bytes; at least 8192.
+    #[arg(long, env = "MAX_HEADER_BYTES", default_value = "16384")]
+    pub max_header_bytes: String,
+    /// Most headers one request may carry.
+    #[arg(long, env = "MAX_HEADERS", default_value = "64")]
+    pub max_headers: String,
 }
 
 /// Wraps a secret flag or variable as soon as it is read.

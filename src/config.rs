@@ -125,6 +125,12 @@ pub struct Limits {
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
     pub sync_max_removals: usize,
+    pub header_read_timeout: Duration,
+    pub write_timeout: Duration,
+    pub max_connections: usize,
+    pub health_connections: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
 }
 
 impl Default for Limits {
@@ -136,6 +142,12 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
             sync_max_removals: 100,
+            header_read_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            health_connections: 8,
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
         }
     }
 }
@@ -319,6 +331,32 @@ impl Config {
                 0,
                 10_000_000,
             )?,
+            header_read_timeout: Duration::from_secs(parse_number(
+                "HEADER_READ_TIMEOUT_SECS",
+                &args.header_read_timeout_secs,
+                1,
+                3600,
+            )?),
+            write_timeout: Duration::from_secs(parse_number(
+                "WRITE_TIMEOUT_SECS",
+                &args.write_timeout_secs,
+                1,
+                3600,
+            )?),
+            max_connections: parse_number("MAX_CONNECTIONS", &args.max_connections, 1, 1_000_000)?,
+            health_connections: parse_number(
+                "HEALTH_CONNECTIONS",
+                &args.health_connections,
+                0,
+                1024,
+            )?,
+            max_header_bytes: parse_number(
+                "MAX_HEADER_BYTES",
+                &args.max_header_bytes,
+                crate::http::server::MIN_HEADER_BYTES,
+                16 * 1024 * 1024,
+            )?,
+            max_headers: parse_number("MAX_HEADERS", &args.max_headers, 1, 10_000)?,
         };
 
         let mut api_tokens: Vec<SecretString> = args

@@ -22,6 +22,7 @@ pub mod protect;
 pub mod removal;
 pub mod screen;
 pub mod simulator;
+pub mod source_lock;
 pub mod sync;
 pub mod telemetry;
 pub mod threatq;

@@ -62,6 +62,7 @@ pub enum Reason {
     Duplicate,
     MissingValue,
     NotAnObject,
+    DuplicateKey,
     InvalidFqdn,
     InvalidIpv4,
     InvalidIpv6,
@@ -81,7 +82,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in the order of SPEC §3.1 (openapi.yaml lists them likewise).
-    pub const ALL: [Reason; 26] = {
+    pub const ALL: [Reason; 27] = {
         use Reason::*;
         [
             Added,
@@ -95,6 +96,7 @@ impl Reason {
             Duplicate,
             MissingValue,
             NotAnObject,
+            DuplicateKey,
             InvalidFqdn,
             InvalidIpv4,
             InvalidIpv6,
@@ -122,7 +124,7 @@ impl Reason {
             UnsupportedType | UnknownType | ExcludedStatus | Protected | Duplicate => {
                 Outcome::Skipped
             }
-            MissingValue | NotAnObject | InvalidFqdn | InvalidIpv4 | InvalidIpv6 => {
+            MissingValue | NotAnObject | DuplicateKey | InvalidFqdn | InvalidIpv4 | InvalidIpv6 => {
                 Outcome::Invalid
             }
             Rejected | DarktraceAuth | DarktraceClock | DarktracePermission | DarktraceTls
@@ -148,6 +150,7 @@ impl Reason {
             Duplicate => "duplicate",
             MissingValue => "missing_value",
             NotAnObject => "not_an_object",
+            DuplicateKey => "duplicate_key",
             InvalidFqdn => "invalid_fqdn",
             InvalidIpv4 => "invalid_ipv4",
             InvalidIpv6 => "invalid_ipv6",
@@ -191,6 +194,31 @@ pub fn deadline_verdict() -> Verdict {
         Reason::Deadline,
         "not confirmed by Darktrace before the request's deadline (REQUEST_TIMEOUT_SECS)",
     )
+}
+
+/// Most characters of a caller's text (an item's `type` or `id`) echoed in an answer.
+pub const ECHO_CHARS: usize = 256;
+
+/// `text` as echoed in an answer: whole up to [`ECHO_CHARS`] characters, else its first
+/// [`ECHO_CHARS`] and a marker with its full length. An answer then grows with the number
+/// of items, never with the length of what a caller put in them.
+pub fn bounded(text: Cow<'_, str>) -> Cow<'_, str> {
+    match text.char_indices().nth(ECHO_CHARS) {
+        None => text,
+        Some((cut_at, _)) => Cow::Owned(format!(
+            "{}…(cut, {} characters)",
+            &text[..cut_at],
+            text.chars().count()
+        )),
+    }
+}
+
+/// [`bounded`] for an id: a text id is cut like any text, a number is short.
+pub fn bounded_id(id: ItemId) -> ItemId {
+    match id {
+        ItemId::Text(text) => ItemId::Text(bounded(Cow::Owned(text)).into_owned()),
+        number => number,
+    }
 }
 
 /// One entry of `results`: what became of the item at `index`.
@@ -340,6 +368,27 @@ mod tests {
     }
 
     #[test]
+    fn echoed_text_is_cut_after_256_characters_with_its_length() {
+        let short = "x".repeat(ECHO_CHARS);
+        assert_eq!(bounded(Cow::Borrowed(&short)), short);
+        let long = "é".repeat(1000);
+        let cut = bounded(Cow::Borrowed(&long));
+        assert_eq!(
+            cut,
+            format!("{}…(cut, 1000 characters)", "é".repeat(ECHO_CHARS))
+        );
+        let id = bounded_id(ItemId::Text("7".repeat(300)));
+        assert_eq!(
+            id,
+            ItemId::Text(format!("{}…(cut, 300 characters)", "7".repeat(256)))
+        );
+        assert_eq!(
+            bounded_id(ItemId::Number(5.into())),
+            ItemId::Number(5.into())
+        );
+    }
+
+    #[test]
     fn summary_counts_each_outcome_and_adds_up() {
         let results = [
             result(Reason::Added),
@@ -412,10 +461,10 @@ mod tests {
             match reason {
                 Added | Updated | Accepted | DryRun | UnsupportedType | UnknownType
                 | ExcludedStatus | Protected | Duplicate | MissingValue | NotAnObject
-                | InvalidFqdn | InvalidIpv4 | InvalidIpv6 | Rejected | DarktraceAuth
-                | DarktraceClock | DarktracePermission | DarktraceTls | DarktraceUnavailable
-                | DarktraceTimeout | DarktraceError | Deadline | Removed | NotPresent
-                | DryRunRemoval => 26,
+                | DuplicateKey | InvalidFqdn | InvalidIpv4 | InvalidIpv6 | Rejected
+                | DarktraceAuth | DarktraceClock | DarktracePermission | DarktraceTls
+                | DarktraceUnavailable | DarktraceTimeout | DarktraceError | Deadline | Removed
+                | NotPresent | DryRunRemoval => 27,
             }
         };
         assert_eq!(Reason::ALL.len(), counted(Reason::Added));

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use crate::config::ScreenConfig;
 use crate::indicator::{Indicator, IndicatorType};
-use crate::outcome::{ItemResult, Reason, Verdict, deadline_verdict};
+use crate::outcome::{ItemResult, Reason, Verdict, bounded, bounded_id, deadline_verdict};
 use crate::protect::Protection;
 use crate::threatq::{Item, ItemSink, Named, RawValue};
 
@@ -171,7 +171,10 @@ impl Screener {
                 known.ok_or_else(|| {
                     Verdict::new(
                         Reason::UnsupportedType,
-                        format!("type {} is not exported (EXPORT_TYPES)", name.trim()),
+                        format!(
+                            "type {} is not exported (EXPORT_TYPES)",
+                            bounded(Cow::Borrowed(name.trim()))
+                        ),
                     )
                 })
             }
@@ -193,7 +196,7 @@ impl Screener {
                 Reason::ExcludedStatus,
                 format!(
                     "status {} is never exported (EXCLUDED_STATUSES)",
-                    name.trim()
+                    bounded(Cow::Borrowed(name.trim()))
                 ),
             )),
             // A status id cannot be matched against names, so it might be Whitelisted:
@@ -258,9 +261,17 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
             }
             Item::Indicator(indicator) => indicator,
         };
-        result.id = indicator.id;
+        result.id = indicator.id.map(bounded_id);
         if let RawValue::Text(value) = &indicator.value {
             result.value = Some(value.clone());
+        }
+        if let Some(key) = indicator.duplicate_key {
+            result.settle(Verdict::new(
+                Reason::DuplicateKey,
+                format!("key {key} is given twice in the object; send it once"),
+            ));
+            self.results.push(result);
+            return;
         }
         match self
             .screener
@@ -312,7 +323,7 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
             }
         }
         if let Named::Name(name) = indicator.kind {
-            result.type_name = Some(name);
+            result.type_name = Some(bounded(name));
         }
         self.results.push(result);
     }

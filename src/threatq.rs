@@ -166,6 +166,9 @@ pub struct Indicator<'a> {
     pub value: RawValue<'a>,
     pub kind: Named<'a>,
     pub status: Named<'a>,
+    /// A key the screening reads (`value`, `type`, `status`, `type_id`, `status_id`) that
+    /// the object gives more than once: the item is then invalid, as neither can be trusted.
+    pub duplicate_key: Option<&'static str>,
 }
 
 /// One element of the batch.
@@ -275,7 +278,9 @@ impl<'de> Visitor<'de> for ItemVisitor {
         let mut type_id_seen = false;
         let mut status_id_seen = false;
         let mut indicator_id = None;
+        let mut seen = SeenKeys::default();
         while let Some(key) = next_key(&mut map, self.0)? {
+            seen.note(&key, &mut item.duplicate_key);
             match key.as_ref() {
                 b"value" => item.value = map.next_value::<ValueField<'de>>()?.0,
                 b"type" => item.kind = map.next_value_seed(NamedSeed(self.0))?,
@@ -329,6 +334,25 @@ impl<'de> Visitor<'de> for ItemVisitor {
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(Item::NotAnObject)
+    }
+}
+
+/// Which of the keys the screening reads an object has given so far.
+#[derive(Default)]
+struct SeenKeys([bool; SCREENED_KEYS.len()]);
+
+/// The keys a duplicate of makes an item invalid.
+const SCREENED_KEYS: [&str; 5] = ["value", "type", "status", "type_id", "status_id"];
+
+impl SeenKeys {
+    /// Records `key`; the first screened key seen twice goes to `duplicate`.
+    fn note(&mut self, key: &[u8], duplicate: &mut Option<&'static str>) {
+        if let Some(at) = SCREENED_KEYS.iter().position(|k| k.as_bytes() == key) {
+            if self.0[at] && duplicate.is_none() {
+                *duplicate = Some(SCREENED_KEYS[at]);
+            }
+            self.0[at] = true;
+        }
     }
 }
 
@@ -761,6 +785,32 @@ mod tests {
         assert_eq!(ind.value, RawValue::Text("107.189.1.90".into()));
         assert_eq!(ind.kind.name(), Some("IP Address"));
         assert_eq!(ind.status.name(), Some("Active"));
+    }
+
+    #[test]
+    fn a_screened_key_given_twice_is_noted_whichever_way_keys_are_read() {
+        for keys in [KeyReading::Raw, KeyReading::Checked] {
+            let items = read_with(
+                keys,
+                br#"[{"value": "a.example", "type": "FQDN", "status": "Whitelisted", "status": "Active"},
+                     {"value": "a.example", "value": "b.example", "type": "FQDN", "type": "FQDN"},
+                     {"type_id": 1, "type_id": 2, "value": "c.example"},
+                     {"value": "d.example", "type": "FQDN", "id": 1, "id": 2, "other": 1, "other": 2}]"#,
+            )
+            .unwrap();
+            let duplicates: Vec<_> = items
+                .iter()
+                .map(|item| match item {
+                    Item::Indicator(ind) => ind.duplicate_key,
+                    Item::NotAnObject => panic!("an object"),
+                })
+                .collect();
+            assert_eq!(
+                duplicates,
+                [Some("status"), Some("value"), Some("type_id"), None],
+                "{keys:?}"
+            );
+        }
     }
 
     #[test]

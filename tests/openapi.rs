@@ -286,6 +286,7 @@ fn problem_types_are_the_codes_own() {
         Problem::unsupported_media_type(""),
         Problem::wrong_shape(""),
         Problem::conflict(""),
+        Problem::sync_in_progress("ThreatQ"),
         Problem::overloaded(),
         Problem::shutting_down(),
         Problem::internal(),

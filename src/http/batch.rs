@@ -83,6 +83,10 @@ pub async fn sync(
 ) -> Result<Response, Problem> {
     let started = Instant::now();
     let (batch, settings) = read_batch(&state, query.as_deref(), &body)?;
+    let _source = state
+        .source_locks
+        .try_lock(&settings.source)
+        .ok_or_else(|| Problem::sync_in_progress(&settings.source))?;
     let tally = CallTally::default();
     let synced = state
         .exporter

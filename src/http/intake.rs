@@ -34,9 +34,10 @@ pub async fn take_in_body(State(state): State<AppState>, request: Request, next:
     if declared.is_some_and(|len| len > limit as u64) {
         return too_large(limit).into_response();
     }
-    // Within the limit (checked above), so a declared length only sizes the buffer up front.
-    let capacity = declared.map_or(0, |len| len as usize);
-    let bytes = match deadline.run(read_limited(body, limit, capacity)).await {
+    let bytes = match deadline
+        .run(read_limited(body, limit, initial_capacity(declared)))
+        .await
+    {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(problem)) => return problem.into_response(),
         Err(_elapsed) => {
@@ -52,9 +53,21 @@ pub async fn take_in_body(State(state): State<AppState>, request: Request, next:
         .await
 }
 
+/// Most of a declared `Content-Length` reserved before the bytes arrive.
+pub const RESERVED_UP_FRONT: usize = 64 * 1024;
+
+/// The buffer's first size: the declared length, up to [`RESERVED_UP_FRONT`]. A client can
+/// declare any length and send 200 bytes, so a declared length never reserves more; past
+/// that the buffer grows with what arrives (doubling, so a large body is copied a few times,
+/// not once per chunk).
+pub fn initial_capacity(declared: Option<u64>) -> usize {
+    declared.map_or(0, |len| {
+        usize::try_from(len).map_or(RESERVED_UP_FRONT, |len| len.min(RESERVED_UP_FRONT))
+    })
+}
+
 /// Reads `body` whole, refusing it as soon as it passes `limit` bytes. The buffer starts at
-/// `capacity` (the declared `Content-Length`), so a large body is not copied again each time
-/// the buffer would have had to grow.
+/// `capacity` and grows with what arrives.
 async fn read_limited(body: Body, limit: usize, capacity: usize) -> Result<Bytes, Problem> {
     let mut stream = body.into_data_stream();
     let mut buffer = Vec::with_capacity(capacity);
@@ -74,4 +87,29 @@ fn too_large(limit: usize) -> Problem {
     Problem::too_large(format!(
         "body is larger than MAX_BODY_BYTES ({limit} bytes)"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_declared_length_reserves_at_most_a_small_buffer() {
+        assert_eq!(initial_capacity(None), 0);
+        assert_eq!(initial_capacity(Some(200)), 200);
+        assert_eq!(initial_capacity(Some(33_554_432)), RESERVED_UP_FRONT);
+        assert_eq!(initial_capacity(Some(u64::MAX)), RESERVED_UP_FRONT);
+    }
+
+    #[tokio::test]
+    async fn a_body_shorter_than_declared_gets_a_buffer_its_own_size() {
+        let bytes = read_limited(
+            Body::from(vec![b'x'; 200]),
+            1 << 25,
+            initial_capacity(Some(1 << 25)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(bytes.len(), 200);
+    }
 }

@@ -6,12 +6,14 @@ pub mod docs;
 pub mod fallback;
 pub mod handoff;
 pub mod health;
+pub mod held;
 pub mod intake;
 pub mod metrics;
 pub mod problem;
 pub mod request;
 pub mod request_id;
 pub mod routes;
+pub mod server;
 
 use std::sync::Arc;
 
@@ -30,6 +32,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use crate::config::Config;
 use crate::deadline::Drain;
 use crate::export::Exporter;
+use crate::source_lock::SourceLocks;
 use auth::BearerTokens;
 use health::Readiness;
 use problem::Problem;
@@ -45,6 +48,8 @@ pub struct AppState {
     pub drain: Drain,
     /// One permit per batch request in progress (`MAX_CONCURRENT_EXPORTS`).
     pub batch_permits: Arc<Semaphore>,
+    /// Sources being synced: one sync per source at a time.
+    pub source_locks: SourceLocks,
 }
 
 impl FromRef<AppState> for Readiness {
@@ -143,11 +148,8 @@ async fn shed_load(State(state): State<AppState>, request: Request, next: Next) 
         return Problem::shutting_down().into_response();
     }
     match state.batch_permits.clone().try_acquire_owned() {
-        Ok(permit) => {
-            let response = next.run(request).await;
-            drop(permit);
-            response
-        }
+        // Held until the answer is written, not only until it is ready.
+        Ok(permit) => held::hold_until_written(next.run(request).await, permit),
         Err(_) => Problem::overloaded().into_response(),
     }
 }

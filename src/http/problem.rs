@@ -95,6 +95,21 @@ impl Problem {
         )
     }
 
+    /// Another `/sync` of the source is in progress in this process.
+    pub fn sync_in_progress(source: &str) -> Self {
+        Problem {
+            retry_after: Some(5),
+            ..Problem::new(
+                StatusCode::CONFLICT,
+                "sync-in-progress",
+                "Source is being synced",
+                format!(
+                    "a sync of source {source} is in progress; nothing was changed; retry when it has finished"
+                ),
+            )
+        }
+    }
+
     pub fn overloaded() -> Self {
         Problem {
             retry_after: Some(1),
