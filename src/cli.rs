@@ -144,6 +144,10 @@ pub struct ServeArgs {
     /// Log format: json or text.
     #[arg(long, env = "LOG_FORMAT", default_value = "json")]
     pub log_format: String,
+    /// SHA-256 fingerprints (comma-separated, as openssl prints them) of the certificate
+    /// Darktrace presents; when set, only a certificate with one of them is accepted.
+    #[arg(long, env = "DARKTRACE_CERT_SHA256")]
+    pub darktrace_cert_sha256: Option<String>,
 }
 
 /// Wraps a secret flag or variable as soon as it is read.
