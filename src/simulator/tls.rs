@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
+use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::server::TlsStream;
 
 /// How long a client gets to finish its handshake before the connection is dropped.
@@ -64,15 +66,41 @@ impl SelfSigned {
         self_signed_with(extra, IsCa::ExplicitNoCa)
     }
 
+    /// The same certificate with a fresh key that is not its own: a server that copied an
+    /// appliance's certificate but cannot sign for it. A client that verifies the handshake
+    /// signature refuses it even when the certificate is pinned.
+    pub fn impostor(&self) -> Result<SelfSigned, rcgen::Error> {
+        Ok(SelfSigned {
+            cert_pem: self.cert_pem.clone(),
+            cert_der: self.cert_der.clone(),
+            key_der: KeyPair::generate()?.serialize_der(),
+        })
+    }
+
     fn server_config(&self) -> Result<ServerConfig, tokio_rustls::rustls::Error> {
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        ServerConfig::builder_with_provider(provider)
+        // A resolver rather than `with_single_cert`, which would refuse an impostor's
+        // mismatched key before any client could.
+        let key = provider
+            .key_provider
+            .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                self.key_der.clone(),
+            )))?;
+        let certified = Arc::new(CertifiedKey::new(vec![self.cert_der.clone()], key));
+        Ok(ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
-            .with_single_cert(
-                vec![self.cert_der.clone()],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
-            )
+            .with_cert_resolver(Arc::new(OneCertificate(certified))))
+    }
+}
+
+/// Presents one certificate to every client.
+#[derive(Debug)]
+struct OneCertificate(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for OneCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
     }
 }
 
