@@ -168,6 +168,10 @@ pub struct ServeArgs {
     /// Most headers one request may carry.
     #[arg(long, env = "MAX_HEADERS", default_value = "64")]
     pub max_headers: String,
+    /// SHA-256 fingerprints (comma-separated, as openssl prints them) of the certificate
+    /// Darktrace presents; when set, only a certificate with one of them is accepted.
+    #[arg(long, env = "DARKTRACE_CERT_SHA256")]
+    pub darktrace_cert_sha256: Option<String>,
 }
 
 /// Wraps a secret flag or variable as soon as it is read.

@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::cli::ServeArgs;
 use crate::darktrace::proxy::{ProxyEnv, ProxyRoute};
 use crate::darktrace::retry::Backoff;
+use crate::darktrace::tls::Fingerprint;
 use crate::indicator::{Fqdn, IndicatorType};
 
 /// A setting that is missing or wrong; printed as `SETTING: problem`.
@@ -51,6 +52,8 @@ pub struct DarktraceConfig {
     pub max_retries: u32,
     /// Waits between retries. Not a setting: the default suits Darktrace; tests shorten it.
     pub backoff: Backoff,
+    /// `DARKTRACE_CERT_SHA256`: when not empty, the only certificates Darktrace may present.
+    pub cert_sha256: Vec<Fingerprint>,
 }
 
 impl DarktraceConfig {
@@ -69,6 +72,7 @@ impl DarktraceConfig {
             timeout: Duration::from_secs(30),
             max_retries: 3,
             backoff: Backoff::default(),
+            cert_sha256: Vec::new(),
         }
     }
 }
@@ -231,7 +235,7 @@ impl Config {
             None => None,
         };
         if let Some(pem) = &ca_pem {
-            crate::darktrace::client::ca_certificates(pem)?;
+            crate::darktrace::tls::ca_certificates(pem)?;
         }
         let disable_proxies = parse_bool("DISABLE_PROXIES", &args.disable_proxies)?;
         let proxy = if disable_proxies {
@@ -267,6 +271,10 @@ impl Config {
             )?),
             max_retries: parse_number("DARKTRACE_MAX_RETRIES", &args.darktrace_max_retries, 0, 10)?,
             backoff: Backoff::default(),
+            cert_sha256: match &args.darktrace_cert_sha256 {
+                Some(raw) => crate::darktrace::tls::parse_pins(raw)?,
+                None => Vec::new(),
+            },
         };
 
         let screen = ScreenConfig {
@@ -698,6 +706,10 @@ mod tests {
             (&["--log-format", "xml"], "LOG_FORMAT"),
             (&["--listen-addr", "nowhere"], "LISTEN_ADDR"),
             (&["--darktrace-batch-size", "0"], "DARKTRACE_BATCH_SIZE"),
+            (
+                &["--darktrace-cert-sha256", "AB:CD"],
+                "DARKTRACE_CERT_SHA256",
+            ),
         ];
         for (extra, setting) in cases {
             let err = load(&args(extra)).unwrap_err();

@@ -64,7 +64,8 @@ async fn run(cli: Cli) -> ExitCode {
                     println!("{line}");
                     ExitCode::SUCCESS
                 }
-                Err(line) => {
+                Err(check::Failure::Config(error)) => bad_config(error),
+                Err(check::Failure::Darktrace(line)) => {
                     println!("{line}");
                     ExitCode::FAILURE
                 }
@@ -133,6 +134,10 @@ fn warn_about_risky_settings(config: &Config) {
     }
     if !config.darktrace.verify_tls {
         tracing::warn!("ENABLE_SSL_VERIFICATION=false: any certificate from Darktrace is accepted");
+    } else if !config.darktrace.cert_sha256.is_empty() && config.darktrace.ca_pem.is_some() {
+        tracing::warn!(
+            "DARKTRACE_CERT_SHA256 is set: only certificates with those fingerprints are accepted, and DARKTRACE_CA_FILE is not used"
+        );
     }
     match &config.darktrace.proxy {
         Some(route) => tracing::info!(proxy = %route, "Darktrace calls go through a proxy"),

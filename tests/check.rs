@@ -131,3 +131,28 @@ async fn check_needs_only_the_darktrace_settings() {
     assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.starts_with("ok: "), "{stdout}");
 }
+
+#[tokio::test]
+async fn over_plain_http_the_ok_line_says_so_and_claims_no_tls() {
+    let (_sim, url) = simulate(&[]).await;
+    assert!(url.starts_with("http://"), "{url}");
+    let (code, line) = run_check(&url, &[]).await;
+    assert_eq!(code, Some(0), "{line}");
+    assert!(line.contains("plain HTTP"), "{line}");
+    assert!(!line.contains("TLS"), "{line}");
+}
+
+#[tokio::test]
+async fn check_reads_the_source_and_names_it_when_only_that_read_is_refused() {
+    // This appliance signs the decoded query: `source=Threat Q` instead of what was sent.
+    let (_sim, url) = simulate(&["--sign-decoded-query"]).await;
+    let (code, line) = run_check(&url, &[("SOURCE_NAME", "Threat Q")]).await;
+    assert_eq!(code, Some(1), "{line}");
+    assert!(line.starts_with("source: "), "{line}");
+    assert!(line.contains("SOURCE_NAME 'Threat Q'"), "{line}");
+    one_line(&line);
+
+    let (code, line) = run_check(&url, &[("SOURCE_NAME", "ThreatQ-feed")]).await;
+    assert_eq!(code, Some(0), "{line}");
+    assert!(line.contains("'ThreatQ-feed' holds 0 entries"), "{line}");
+}

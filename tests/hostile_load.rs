@@ -186,6 +186,15 @@ async fn read_until_closed(stream: &mut TcpStream, bound: Duration) -> Option<Ve
     tokio::time::timeout(bound, read).await.ok().map(|()| seen)
 }
 
+/// The `http_requests_in_flight` gauge, this request included.
+async fn requests_in_flight(service: &Service) -> u64 {
+    let (_, text) = fresh_request(service, "GET", "/metrics", "").await;
+    text.lines()
+        .find_map(|l| l.strip_prefix("http_requests_in_flight "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
 /// One request on a new connection, `Connection: close`; the answer's status and body.
 async fn fresh_request(service: &Service, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(service.addr).await.unwrap();
@@ -368,6 +377,14 @@ async fn a_client_that_never_reads_its_answer_is_cut_off_and_its_permit_freed() 
     );
     stalled.write_all(head.as_bytes()).await.unwrap();
     stalled.write_all(&body).await.unwrap();
+    // Probe only once the stalled export is served (the gauge counts /metrics too): a probe
+    // sent before could take the one permit first.
+    for _ in 0..200 {
+        if requests_in_flight(&service).await > 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // The first export holds the only permit until its answer is written or cut off.
     let mut saw_refusal = false;
@@ -418,15 +435,18 @@ async fn a_declared_content_length_reserves_no_memory() {
         stream.write_all(head.as_bytes()).await.unwrap();
         open.push(stream);
     }
-    // Every one of them is being read by now: a fresh export is refused for want of a permit.
-    let mut status = 0;
+    // Wait until all 64 are being read (the gauge counts the /metrics request too); a probe
+    // sent before then could take a permit from one of them.
+    let mut in_flight = 0;
     for _ in 0..200 {
-        status = fresh_request(&service, "POST", "/export", "[]").await.0;
-        if status == 503 {
+        in_flight = requests_in_flight(&service).await;
+        if in_flight > 64 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(in_flight, 65, "the 64 requests are being read");
+    let status = fresh_request(&service, "POST", "/export", "[]").await.0;
     assert_eq!(status, 503, "the 64 requests hold every permit");
     let grown = proc_kib(&service, "VmPeak").saturating_sub(before);
     assert!(grown < 512 * 1024, "address space grew by {grown} KiB");

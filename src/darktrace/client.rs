@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 
 use super::retry::{Attempt, Backoff, CallError, classify_status, parse_retry_after};
 use super::sign;
+use super::tls::{self, Cause, Refusal, RefusalSlot, TrustSetup};
 use super::wire::{AddAnswer, AddCall, EntryDetails, remove_body};
 use crate::config::{ConfigError, DarktraceConfig};
 use crate::telemetry::metrics as telemetry;
@@ -60,6 +61,10 @@ pub struct DarktraceClient {
     backoff: Backoff,
     clock: Clock,
     sleep: Sleep,
+    /// What was configured to trust, for advice that fits.
+    trust: TrustSetup,
+    /// The last certificate the verifier refused, for `check`.
+    tls_refusals: RefusalSlot,
 }
 
 impl std::fmt::Debug for DarktraceClient {
@@ -73,8 +78,9 @@ impl std::fmt::Debug for DarktraceClient {
 impl DarktraceClient {
     /// Builds the client; a CA bundle that does not parse is a configuration error.
     pub fn new(config: &DarktraceConfig) -> Result<Self, ConfigError> {
+        let (tls, tls_refusals) = tls::client_config(config)?;
         let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
+            .use_preconfigured_tls(tls)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.timeout)
             .pool_max_idle_per_host(config.concurrency)
@@ -86,14 +92,6 @@ impl DarktraceClient {
             let proxy = reqwest::Proxy::all(route.url().clone())
                 .map_err(|_| ConfigError::new(route.variable, "is not a usable proxy URL"))?;
             builder = builder.proxy(proxy);
-        }
-        if !config.verify_tls {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        if let Some(pem) = &config.ca_pem {
-            for cert in ca_certificates(pem)? {
-                builder = builder.add_root_certificate(cert);
-            }
         }
         let http = builder.timeout(config.timeout).build().map_err(|e| {
             ConfigError::new(
@@ -111,6 +109,8 @@ impl DarktraceClient {
             backoff: config.backoff,
             clock: Arc::new(Utc::now),
             sleep: Arc::new(|wait| tokio::time::sleep(wait).boxed()),
+            trust: TrustSetup::of(config),
+            tls_refusals,
         })
     }
 
@@ -140,6 +140,19 @@ impl DarktraceClient {
 
     pub fn base_url(&self) -> &Url {
         &self.base
+    }
+
+    /// The last certificate Darktrace presented that was refused, and why.
+    pub fn last_tls_refusal(&self) -> Option<Refusal> {
+        self.tls_refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// What was configured to trust Darktrace's certificate with.
+    pub fn trust_setup(&self) -> TrustSetup {
+        self.trust
     }
 
     /// Adds entries; the answer is returned only when Darktrace said SUCCESS.
@@ -291,7 +304,7 @@ impl DarktraceClient {
         }
         let response = match request.send().await {
             Ok(response) => response,
-            Err(e) => return Err(transport_attempt(&e)),
+            Err(e) => return Err(transport_attempt(&e, self.trust)),
         };
         let status = response.status();
         let location = header_text(&response, LOCATION);
@@ -299,26 +312,13 @@ impl DarktraceClient {
             .and_then(|v| parse_retry_after(&v, std::time::SystemTime::now()));
         let bytes = match response.bytes().await {
             Ok(bytes) => bytes,
-            Err(e) => return Err(transport_attempt(&e)),
+            Err(e) => return Err(transport_attempt(&e, self.trust)),
         };
         match classify_status(status, location.as_deref(), retry_after, &bytes) {
             Attempt::Done => Ok(bytes),
             other => Err(other),
         }
     }
-}
-
-/// The certificates of a `DARKTRACE_CA_FILE`; a file without one is a configuration error.
-pub fn ca_certificates(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, ConfigError> {
-    let certs = reqwest::Certificate::from_pem_bundle(pem)
-        .map_err(|e| ConfigError::new("DARKTRACE_CA_FILE", format!("is not a PEM bundle: {e}")))?;
-    if certs.is_empty() {
-        return Err(ConfigError::new(
-            "DARKTRACE_CA_FILE",
-            "holds no PEM certificate",
-        ));
-    }
-    Ok(certs)
 }
 
 /// Darktrace's `Retry-After` (already clamped) when it sent one, else the backoff.
@@ -357,8 +357,8 @@ fn parse_answer<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CallEr
 }
 
 /// A failure before any HTTP answer: TLS problems are final, the rest worth a retry.
-fn transport_attempt(error: &reqwest::Error) -> Attempt {
-    if let Some(tls) = tls_problem(error) {
+fn transport_attempt(error: &reqwest::Error, trust: TrustSetup) -> Attempt {
+    if let Some(tls) = tls_problem(error, trust) {
         return Attempt::Fail(CallError::Tls(tls));
     }
     if error.is_timeout() {
@@ -379,16 +379,18 @@ fn transport_attempt(error: &reqwest::Error) -> Attempt {
 }
 
 /// Looks through the error's causes for a TLS problem.
-fn tls_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+fn tls_problem(error: &(dyn std::error::Error + 'static), trust: TrustSetup) -> Option<String> {
     let mut cause = Some(error);
     while let Some(err) = cause {
         if let Some(tls) = rustls_error_in(err) {
-            return Some(match tls {
-                tokio_rustls::rustls::Error::InvalidCertificate(why) => format!(
-                    "Darktrace's TLS certificate was refused ({why:?}): trust its CA with DARKTRACE_CA_FILE, or set ENABLE_SSL_VERIFICATION=false"
+            return Some(match Cause::of(tls) {
+                Some(why) => format!(
+                    "Darktrace's TLS certificate was refused ({}): {}",
+                    why.words(),
+                    why.advice(trust, None)
                 ),
-                other => format!(
-                    "TLS with Darktrace failed ({other}): check DARKTRACE_HOST's scheme and port, DARKTRACE_CA_FILE, ENABLE_SSL_VERIFICATION"
+                None => format!(
+                    "TLS with Darktrace failed ({tls}): check DARKTRACE_HOST's scheme and port, DARKTRACE_CA_FILE, ENABLE_SSL_VERIFICATION"
                 ),
             });
         }
@@ -399,12 +401,10 @@ fn tls_problem(error: &(dyn std::error::Error + 'static)) -> Option<String> {
 
 /// The rustls error in `err`, looking inside `io::Error`s, which hide what they wrap from
 /// `source()` and are nested two deep by the HTTP stack.
-fn rustls_error_in<'e>(
-    err: &'e (dyn std::error::Error + 'static),
-) -> Option<&'e tokio_rustls::rustls::Error> {
+fn rustls_error_in<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
     let mut current = err;
     loop {
-        if let Some(tls) = current.downcast_ref::<tokio_rustls::rustls::Error>() {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
         current = current.downcast_ref::<std::io::Error>()?.get_ref()?;
@@ -414,7 +414,7 @@ fn rustls_error_in<'e>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio_rustls::rustls::{CertificateError, Error as TlsError};
+    use rustls::{CertificateError, Error as TlsError};
 
     /// The shape reqwest and hyper-util give a refused certificate.
     fn wrapped(tls: TlsError) -> std::io::Error {
@@ -426,22 +426,26 @@ mod tests {
         let err = wrapped(TlsError::InvalidCertificate(
             CertificateError::UnknownIssuer,
         ));
-        let text = tls_problem(&err).expect("found");
+        let text = tls_problem(&err, TrustSetup::default()).expect("found");
         assert!(text.contains("DARKTRACE_CA_FILE") && text.contains("UnknownIssuer"));
     }
 
     #[test]
     fn a_non_tls_answer_points_at_scheme_and_port() {
         let err = wrapped(TlsError::InvalidMessage(
-            tokio_rustls::rustls::InvalidMessage::InvalidContentType,
+            rustls::InvalidMessage::InvalidContentType,
         ));
-        assert!(tls_problem(&err).unwrap().contains("DARKTRACE_HOST"));
+        assert!(
+            tls_problem(&err, TrustSetup::default())
+                .unwrap()
+                .contains("DARKTRACE_HOST")
+        );
     }
 
     #[test]
     fn other_io_errors_are_not_tls() {
         let err =
             std::io::Error::other(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        assert_eq!(tls_problem(&err), None);
+        assert_eq!(tls_problem(&err, TrustSetup::default()), None);
     }
 }

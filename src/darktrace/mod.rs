@@ -5,6 +5,7 @@ pub mod client;
 pub mod proxy;
 pub mod retry;
 pub mod sign;
+pub mod tls;
 pub mod wire;
 
 pub use client::{CallTally, DarktraceClient};

@@ -40,6 +40,8 @@ pub struct Faults {
     /// Entries the appliance drops without saying so: a 200 SUCCESS that leaves them out
     /// of both lists, as it does with values it does not accept.
     pub reject_entries: Vec<String>,
+    /// Check a GET's signature over the percent-decoded query instead of the bytes sent.
+    pub sign_decoded_query: bool,
 }
 
 impl Faults {

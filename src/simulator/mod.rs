@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 pub use faults::Faults;
 use store::AddOptions;
 pub use store::Store;
-pub use tls::SelfSigned;
+pub use tls::{Authority, SelfSigned};
 pub use verify::TokenPair;
 use verify::{Refusal, SignedRequest};
 
@@ -80,6 +80,13 @@ pub struct SimulateArgs {
     /// The private token of the read-only pair.
     #[arg(long, requires = "readonly_public_token")]
     pub readonly_private_token: Option<String>,
+    /// With --tls-cert-out: make the certificate CA:TRUE, as `openssl req -x509` does.
+    #[arg(long, requires = "tls_cert_out")]
+    pub tls_ca_flagged: bool,
+    /// Check a GET's signature over its percent-decoded query, as some signers compute
+    /// it: a source name holding a space or `&` then fails only on the source's read.
+    #[arg(long)]
+    pub sign_decoded_query: bool,
 }
 
 /// One call the simulator received, for tests to inspect.
@@ -332,7 +339,11 @@ fn answer(
 ) -> (u16, Response) {
     let faults = shared.faults.lock().expect("faults lock").clone();
     let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let signed_part: &[u8] = if *method == Method::GET {
+    let decoded;
+    let signed_part: &[u8] = if *method == Method::GET && faults.sign_decoded_query {
+        decoded = decoded_query(query);
+        decoded.as_bytes()
+    } else if *method == Method::GET {
         query.as_bytes()
     } else {
         body
@@ -544,6 +555,14 @@ fn redirect(to: &'static str) -> (u16, Response) {
     (302, response)
 }
 
+/// `a=b%20c&d=e+f` as `a=b c&d=e f`: the query as a signer that signs decoded values sees it.
+fn decoded_query(query: &str) -> String {
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Runs `simulate` until interrupted.
 pub async fn run(args: SimulateArgs) -> std::io::Result<()> {
     let listener = TcpListener::bind(args.listen).await?;
@@ -557,6 +576,7 @@ pub async fn run(args: SimulateArgs) -> std::io::Result<()> {
         hang: args.hang,
         reset_after_change: args.reset_after_change,
         clock_offset_secs: args.clock_offset_secs,
+        sign_decoded_query: args.sign_decoded_query,
         ..Faults::default()
     };
     let mut tokens = vec![TokenPair {
@@ -575,7 +595,12 @@ pub async fn run(args: SimulateArgs) -> std::io::Result<()> {
     let sim = match &args.tls_cert_out {
         Some(path) => {
             let extra = vec![args.listen.ip().to_string()];
-            let identity = SelfSigned::generate(&extra).map_err(std::io::Error::other)?;
+            let identity = if args.tls_ca_flagged {
+                SelfSigned::generate_ca_flagged(&extra)
+            } else {
+                SelfSigned::generate(&extra)
+            }
+            .map_err(std::io::Error::other)?;
             std::fs::write(path, &identity.cert_pem).map_err(|e| {
                 std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
             })?;

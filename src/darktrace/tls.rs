@@ -1,0 +1,610 @@
+//! Which certificate Darktrace may present, and what to say when it presents another.
+//!
+//! Appliances ship with a self-signed certificate, often made by `openssl req -x509`, which
+//! marks it `CA:TRUE`; WebPKI (rightly, for a chain) refuses a CA certificate as a server's.
+//! So trust here is WebPKI (the public roots plus `DARKTRACE_CA_FILE`) with two pins on top:
+//! a certificate of `DARKTRACE_CA_FILE` that is byte-for-byte the one presented is accepted
+//! whatever its flags, names and dates, and `DARKTRACE_CERT_SHA256`, when set, is the only
+//! thing that decides (a certificate matching no fingerprint is refused even if WebPKI would
+//! take it). The handshake signature is always verified, so a pin proves the server holds
+//! the pinned certificate's key.
+//!
+//! The verifier keeps the last refusal (certificate and reason) so `check` can print the
+//! presented certificate's fingerprint and names with advice that fits the cause.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore,
+    SignatureScheme,
+};
+
+use crate::config::{ConfigError, DarktraceConfig};
+
+/// The SHA-256 of a certificate's DER bytes, as `openssl x509 -fingerprint -sha256` computes it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    pub fn of(der: &[u8]) -> Fingerprint {
+        let digest = ring::digest::digest(&ring::digest::SHA256, der);
+        let mut bytes = [0; 32];
+        bytes.copy_from_slice(digest.as_ref());
+        Fingerprint(bytes)
+    }
+
+    /// One fingerprint as people copy it: hex, colons and case ignored, with or without
+    /// openssl's `SHA256 Fingerprint=` in front.
+    pub fn parse(raw: &str) -> Result<Fingerprint, String> {
+        let text = raw.trim();
+        let text = match text.to_ascii_lowercase().find("fingerprint=") {
+            Some(at) => &text[at + "fingerprint=".len()..],
+            None => text,
+        };
+        let hex_digits: String = text.chars().filter(|c| *c != ':').collect();
+        if let Some(bad) = hex_digits.chars().find(|c| !c.is_ascii_hexdigit()) {
+            return Err(format!(
+                "'{raw}' holds '{bad}', which is not a hex digit; give the SHA-256 fingerprint as openssl x509 -noout -fingerprint -sha256 prints it"
+            ));
+        }
+        let mut bytes = [0; 32];
+        hex::decode_to_slice(&hex_digits, &mut bytes).map_err(|_| {
+            format!(
+                "'{raw}' has {} hex digits; a SHA-256 fingerprint has 64",
+                hex_digits.len()
+            )
+        })?;
+        Ok(Fingerprint(bytes))
+    }
+}
+
+impl std::fmt::Display for Fingerprint {
+    /// Upper-case hex with colons, as openssl prints it, so the two can be compared by eye.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, byte) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{byte:02X}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+/// `DARKTRACE_CERT_SHA256`: comma-separated fingerprints; empty means none.
+pub fn parse_pins(raw: &str) -> Result<Vec<Fingerprint>, ConfigError> {
+    raw.split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|one| {
+            Fingerprint::parse(one).map_err(|p| ConfigError::new("DARKTRACE_CERT_SHA256", p))
+        })
+        .collect()
+}
+
+/// The certificates of a `DARKTRACE_CA_FILE`, each checked to be a certificate that can be
+/// trusted; every problem names the setting.
+pub fn ca_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let fail = |p: String| ConfigError::new("DARKTRACE_CA_FILE", p);
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(format!("is not a PEM bundle: {e}")))?;
+    if certs.is_empty() {
+        return Err(fail("holds no PEM certificate".into()));
+    }
+    for (n, cert) in certs.iter().enumerate() {
+        webpki::anchor_from_trusted_cert(cert).map_err(|e| {
+            fail(format!(
+                "certificate {} of {} is not a usable X.509 certificate ({e:?})",
+                n + 1,
+                certs.len()
+            ))
+        })?;
+    }
+    Ok(certs)
+}
+
+/// What the operator configured, for advice that does not suggest what is already set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrustSetup {
+    pub ca_file: bool,
+    pub pins: bool,
+}
+
+impl TrustSetup {
+    pub fn of(config: &DarktraceConfig) -> TrustSetup {
+        TrustSetup {
+            ca_file: config.ca_pem.is_some(),
+            pins: !config.cert_sha256.is_empty(),
+        }
+    }
+}
+
+/// A certificate the verifier refused, and why.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub certificate: CertificateDer<'static>,
+    pub error: rustls::Error,
+}
+
+/// Where the verifier leaves its last refusal.
+pub type RefusalSlot = Arc<Mutex<Option<Refusal>>>;
+
+/// The refusal of a certificate that matches no `DARKTRACE_CERT_SHA256` fingerprint.
+#[derive(Debug)]
+pub struct PinMismatch;
+
+impl std::fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the certificate matches no DARKTRACE_CERT_SHA256 fingerprint")
+    }
+}
+
+impl std::error::Error for PinMismatch {}
+
+/// The TLS configuration of the Darktrace client (ALPN as reqwest sets it: h2, then
+/// HTTP/1.1), and the slot its verifier records refusals in.
+pub fn client_config(config: &DarktraceConfig) -> Result<(ClientConfig, RefusalSlot), ConfigError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let slot = RefusalSlot::default();
+    let trust = if !config.verify_tls {
+        Trust::Anything
+    } else if !config.cert_sha256.is_empty() {
+        Trust::Pinned(config.cert_sha256.clone())
+    } else {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let exact = match &config.ca_pem {
+            Some(pem) => ca_certificates(pem)?,
+            None => Vec::new(),
+        };
+        for cert in &exact {
+            roots.add(cert.clone()).map_err(|e| {
+                ConfigError::new(
+                    "DARKTRACE_CA_FILE",
+                    format!("holds a certificate that cannot be trusted ({e})"),
+                )
+            })?;
+        }
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| ConfigError::new("DARKTRACE_CA_FILE", format!("cannot be used ({e})")))?;
+        Trust::WebPki { webpki, exact }
+    };
+    let verifier = Arc::new(DarktraceVerifier {
+        trust,
+        provider: provider.clone(),
+        refusals: slot.clone(),
+    });
+    let mut tls = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::new("DARKTRACE_HOST", format!("TLS setup failed: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok((tls, slot))
+}
+
+#[derive(Debug)]
+enum Trust {
+    /// `ENABLE_SSL_VERIFICATION=false`.
+    Anything,
+    /// `DARKTRACE_CERT_SHA256`: these and no others.
+    Pinned(Vec<Fingerprint>),
+    /// The roots and CA file; `exact` are the CA file's certificates, accepted as they are
+    /// when presented byte for byte.
+    WebPki {
+        webpki: Arc<WebPkiServerVerifier>,
+        exact: Vec<CertificateDer<'static>>,
+    },
+}
+
+#[derive(Debug)]
+struct DarktraceVerifier {
+    trust: Trust,
+    provider: Arc<CryptoProvider>,
+    refusals: RefusalSlot,
+}
+
+impl DarktraceVerifier {
+    fn decide(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match &self.trust {
+            Trust::Anything => Ok(ServerCertVerified::assertion()),
+            Trust::Pinned(pins) => {
+                if pins.contains(&Fingerprint::of(end_entity)) {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(CertificateError::Other(OtherError(Arc::new(PinMismatch))).into())
+                }
+            }
+            Trust::WebPki { webpki, exact } => webpki
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+                .or_else(|refused| {
+                    if exact.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+                        Ok(ServerCertVerified::assertion())
+                    } else {
+                        Err(refused)
+                    }
+                }),
+        }
+    }
+}
+
+impl ServerCertVerifier for DarktraceVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let decision = self.decide(end_entity, intermediates, server_name, ocsp_response, now);
+        if let Err(error) = &decision {
+            let refusal = Refusal {
+                certificate: end_entity.clone().into_owned(),
+                error: error.clone(),
+            };
+            *self.refusals.lock().unwrap_or_else(|p| p.into_inner()) = Some(refusal);
+        }
+        decision
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Why a certificate was refused, in the terms advice is given in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// A `CA:TRUE` certificate presented as the server's own.
+    CaAsEndEntity,
+    UnknownIssuer,
+    /// Not valid for the host; the names it holds, when rustls said.
+    NameMismatch(Vec<String>),
+    Expired,
+    NotYetValid,
+    PinMismatch,
+    Other(String),
+}
+
+impl Cause {
+    /// The cause of a certificate refusal; `None` for TLS errors of another kind.
+    pub fn of(error: &rustls::Error) -> Option<Cause> {
+        let rustls::Error::InvalidCertificate(why) = error else {
+            return None;
+        };
+        Some(match why {
+            CertificateError::UnknownIssuer => Cause::UnknownIssuer,
+            CertificateError::NotValidForName => Cause::NameMismatch(Vec::new()),
+            CertificateError::NotValidForNameContext { presented, .. } => {
+                Cause::NameMismatch(presented.clone())
+            }
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => Cause::Expired,
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                Cause::NotYetValid
+            }
+            CertificateError::Other(OtherError(inner)) if inner.is::<PinMismatch>() => {
+                Cause::PinMismatch
+            }
+            CertificateError::Other(OtherError(inner))
+                if matches!(
+                    inner.downcast_ref::<webpki::Error>(),
+                    Some(webpki::Error::CaUsedAsEndEntity)
+                ) =>
+            {
+                Cause::CaAsEndEntity
+            }
+            other => Cause::Other(format!("{other:?}")),
+        })
+    }
+
+    /// A few words for the log line and the answer's detail.
+    pub fn words(&self) -> String {
+        match self {
+            Cause::CaAsEndEntity => {
+                "it is a CA certificate (CA:TRUE) presented as the server's own, CaUsedAsEndEntity"
+                    .into()
+            }
+            Cause::UnknownIssuer => "no trusted CA issued it, UnknownIssuer".into(),
+            Cause::NameMismatch(_) => "it is not valid for DARKTRACE_HOST's name".into(),
+            Cause::Expired => "it has expired, or this host's clock is wrong".into(),
+            Cause::NotYetValid => "it is not valid yet, or this host's clock is wrong".into(),
+            Cause::PinMismatch => "it matches no DARKTRACE_CERT_SHA256 fingerprint".into(),
+            Cause::Other(what) => what.clone(),
+        }
+    }
+
+    /// What to do about it. `fingerprint` is the presented certificate's when known; the
+    /// CA file is never suggested when one is already set, since it was just refused.
+    pub fn advice(&self, setup: TrustSetup, fingerprint: Option<&Fingerprint>) -> String {
+        let pin = match fingerprint {
+            Some(fp) => format!("DARKTRACE_CERT_SHA256={fp}"),
+            None => "DARKTRACE_CERT_SHA256 to its fingerprint (`darktrace-export check` prints it)"
+                .into(),
+        };
+        let last_resort = "ENABLE_SSL_VERIFICATION=false turns checking off, as a last resort";
+        match self {
+            Cause::CaAsEndEntity if setup.ca_file => format!(
+                "the CA file given does not hold this very certificate; set {pin} once the appliance's administrator confirms it ({last_resort})"
+            ),
+            Cause::CaAsEndEntity => format!(
+                "trust this very certificate: put it in DARKTRACE_CA_FILE (an exact copy is accepted whatever its CA flag and names) or set {pin} ({last_resort})"
+            ),
+            Cause::UnknownIssuer if setup.ca_file => format!(
+                "neither the public roots nor the CA file given vouch for it; set {pin} once the appliance's administrator confirms it ({last_resort})"
+            ),
+            Cause::UnknownIssuer => format!(
+                "trust the CA that issued it, or this very certificate, with DARKTRACE_CA_FILE, or set {pin} ({last_resort})"
+            ),
+            Cause::NameMismatch(names) if names.is_empty() => format!(
+                "set DARKTRACE_HOST to a name the certificate holds, or set {pin}"
+            ),
+            Cause::NameMismatch(names) => format!(
+                "it holds {}: set DARKTRACE_HOST to one of them (keeping the port), or set {pin}",
+                names.join(", ")
+            ),
+            Cause::Expired | Cause::NotYetValid => format!(
+                "check this host's clock, and have the appliance's certificate renewed; {pin} accepts this very certificate whatever its dates"
+            ),
+            Cause::PinMismatch => "if the appliance's certificate was renewed, add its new fingerprint to DARKTRACE_CERT_SHA256 once the appliance's administrator confirms it".into(),
+            Cause::Other(_) if setup.ca_file => format!("set {pin}, or {last_resort}"),
+            Cause::Other(_) => format!(
+                "trust its CA with DARKTRACE_CA_FILE, or set {pin} ({last_resort})"
+            ),
+        }
+    }
+}
+
+/// What a presented certificate says about itself, for `check`'s line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    pub fingerprint: Fingerprint,
+    /// SAN DNS names and IP addresses, then `CN=` of the subject.
+    pub names: Vec<String>,
+    /// `not before` and `not after`, as RFC 3339 dates.
+    pub validity: Option<(String, String)>,
+}
+
+impl Presented {
+    pub fn of(der: &[u8]) -> Presented {
+        let fingerprint = Fingerprint::of(der);
+        let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+            return Presented {
+                fingerprint,
+                names: Vec::new(),
+                validity: None,
+            };
+        };
+        let mut names = Vec::new();
+        if let Ok(Some(san)) = cert.subject_alternative_name() {
+            for name in &san.value.general_names {
+                match name {
+                    x509_parser::extensions::GeneralName::DNSName(dns) => {
+                        names.push((*dns).to_owned())
+                    }
+                    x509_parser::extensions::GeneralName::IPAddress(raw) => {
+                        if let Some(ip) = ip_from(raw) {
+                            names.push(ip.to_string());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for cn in cert.subject().iter_common_name() {
+            if let Ok(text) = cn.as_str() {
+                names.push(format!("CN={text}"));
+            }
+        }
+        let date = |t: x509_parser::time::ASN1Time| t.to_datetime().date().to_string();
+        let validity = Some((
+            date(cert.validity().not_before),
+            date(cert.validity().not_after),
+        ));
+        Presented {
+            fingerprint,
+            names,
+            validity,
+        }
+    }
+
+    /// `SHA-256 AB:..., names a, b, CN=c, valid 2024-01-01 to 2025-01-01`.
+    pub fn describe(&self) -> String {
+        let names = if self.names.is_empty() {
+            "no names".to_owned()
+        } else {
+            format!("names {}", self.names.join(", "))
+        };
+        let validity = self
+            .validity
+            .as_ref()
+            .map(|(from, to)| format!(", valid {from} to {to}"))
+            .unwrap_or_default();
+        format!("SHA-256 {}, {names}{validity}", self.fingerprint)
+    }
+}
+
+fn ip_from(raw: &[u8]) -> Option<IpAddr> {
+    match raw.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(raw).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(raw).ok()?)),
+        _ => None,
+    }
+}
+
+/// One line for `check` about a refused certificate: what was presented, why it was
+/// refused, and what to do.
+pub fn explain_refusal(refusal: &Refusal, setup: TrustSetup) -> String {
+    let presented = Presented::of(refusal.certificate.as_ref());
+    let cause = match Cause::of(&refusal.error) {
+        // The names rustls compared come from the certificate; the parsed list also has
+        // the CN, so it is the one shown.
+        Some(Cause::NameMismatch(_)) => Cause::NameMismatch(
+            presented
+                .names
+                .iter()
+                .filter(|n| !n.starts_with("CN="))
+                .cloned()
+                .collect(),
+        ),
+        Some(cause) => cause,
+        None => Cause::Other(refusal.error.to_string()),
+    };
+    format!(
+        "Darktrace's certificate was refused ({}); it presented {}: {}",
+        cause.words(),
+        presented.describe(),
+        cause.advice(setup, Some(&presented.fingerprint))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPENSSL_LINE: &str = "sha256 Fingerprint=1F:2E:3D:4C:5B:6A:79:88:97:A6:B5:C4:D3:E2:F1:00:1F:2E:3D:4C:5B:6A:79:88:97:A6:B5:C4:D3:E2:F1:00";
+
+    #[test]
+    fn a_fingerprint_is_read_as_openssl_prints_it_with_or_without_its_prefix() {
+        let with_prefix = Fingerprint::parse(OPENSSL_LINE).unwrap();
+        let bare = Fingerprint::parse(&OPENSSL_LINE[19..].to_lowercase()).unwrap();
+        let no_colons = Fingerprint::parse(&OPENSSL_LINE[19..].replace(':', "")).unwrap();
+        assert_eq!(with_prefix, bare);
+        assert_eq!(with_prefix, no_colons);
+        assert_eq!(with_prefix.to_string(), OPENSSL_LINE[19..]);
+        let old_openssl = Fingerprint::parse(&OPENSSL_LINE.replace("sha256", "SHA256")).unwrap();
+        assert_eq!(with_prefix, old_openssl);
+    }
+
+    #[test]
+    fn a_malformed_fingerprint_names_the_setting() {
+        for bad in [
+            "AB:CD",
+            &"0".repeat(66),
+            &"G".repeat(64),
+            "sha256 Fingerprint=",
+        ] {
+            let err = parse_pins(bad).unwrap_err();
+            assert_eq!(err.setting, "DARKTRACE_CERT_SHA256", "{bad}");
+        }
+        let two = format!("{}, {}", &OPENSSL_LINE[19..], "00".repeat(32));
+        assert_eq!(parse_pins(&two).unwrap().len(), 2);
+        assert!(parse_pins(" ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_fingerprint_is_sha256_of_the_der_bytes() {
+        // SHA-256 of the empty input.
+        assert_eq!(
+            Fingerprint::of(b"")
+                .to_string()
+                .replace(':', "")
+                .to_lowercase(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn a_pem_with_garbage_inside_names_the_ca_file() {
+        let pem =
+            "-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+        let err = ca_certificates(pem.as_bytes()).unwrap_err();
+        assert_eq!(err.setting, "DARKTRACE_CA_FILE", "{err}");
+        let err = ca_certificates(b"-----BEGIN CERTIFICATE-----\n!!!\n").unwrap_err();
+        assert_eq!(err.setting, "DARKTRACE_CA_FILE", "{err}");
+        let err = ca_certificates(b"no pem here").unwrap_err();
+        assert!(err.problem.contains("no PEM certificate"), "{err}");
+    }
+
+    #[test]
+    fn advice_never_suggests_the_ca_file_once_it_is_set() {
+        let fp = Fingerprint::of(b"x");
+        let set = TrustSetup {
+            ca_file: true,
+            pins: false,
+        };
+        for cause in [
+            Cause::CaAsEndEntity,
+            Cause::UnknownIssuer,
+            Cause::Other("BadSignature".into()),
+        ] {
+            let text = cause.advice(set, Some(&fp));
+            assert!(!text.contains("DARKTRACE_CA_FILE"), "{cause:?}: {text}");
+            assert!(
+                text.contains(&format!("DARKTRACE_CERT_SHA256={fp}")),
+                "{text}"
+            );
+            let unset = cause.advice(TrustSetup::default(), Some(&fp));
+            assert!(unset.contains("DARKTRACE_CA_FILE"), "{cause:?}: {unset}");
+        }
+    }
+
+    #[test]
+    fn each_refusal_of_rustls_gets_its_cause() {
+        let ca = rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
+            webpki::Error::CaUsedAsEndEntity,
+        ))));
+        assert_eq!(Cause::of(&ca), Some(Cause::CaAsEndEntity));
+        let pin = rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
+            PinMismatch,
+        ))));
+        assert_eq!(Cause::of(&pin), Some(Cause::PinMismatch));
+        assert_eq!(
+            Cause::of(&CertificateError::Expired.into()),
+            Some(Cause::Expired)
+        );
+        assert_eq!(Cause::of(&rustls::Error::HandshakeNotComplete), None);
+    }
+}
