@@ -336,3 +336,14 @@ async fn a_caller_id_too_long_or_not_visible_ascii_is_replaced_and_never_echoed(
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], longest.as_str());
 }
+
+#[tokio::test]
+async fn text_logs_written_to_a_pipe_carry_no_colour_codes() {
+    // A warning at start: coloured on a terminal, plain everywhere else.
+    let log = start_log(&[("ENABLE_SSL_VERIFICATION", "false")]).await;
+    assert!(log.contains("WARN"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "escape codes in a piped log: {log:?}"
+    );
+}
