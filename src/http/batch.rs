@@ -119,7 +119,7 @@ pub async fn sync(
                 exportable = refused.exportable,
                 "sync refused: the plan removes more than SYNC_MAX_REMOVALS, or empties the source"
             );
-            Ok(Problem::conflict(refused.detail()).with_members(&refused))
+            Ok(Problem::sync_cap(refused.detail()).with_members(&refused))
         }
     }
 }

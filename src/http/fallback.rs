@@ -34,7 +34,7 @@ pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
         .await
         .map(|b| shorten(String::from_utf8_lossy(&b).trim()))
         .unwrap_or_default();
-    let kept: Vec<_> = [header::ALLOW, header::RETRY_AFTER]
+    let kept: Vec<_> = [header::RETRY_AFTER]
         .into_iter()
         .filter_map(|name| Some((name.clone(), parts.headers.get(&name)?.clone())))
         .collect();

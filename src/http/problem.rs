@@ -6,165 +6,228 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-/// A problem document. `kind` is the last part of its `type` URI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: &'static str,
-    pub status: u16,
-    pub detail: String,
-    #[serde(skip)]
-    pub retry_after: Option<u64>,
+/// What a refusal is, fixed: its `type` URI, status and title. [`ProblemKind::ALL`] lists the
+/// service's own kinds, so the spec test holds them equal to `openapi.yaml`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    NotJson,
+    BadParameter,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    BodyTimeout,
+    SyncCap,
+    SyncInProgress,
+    TooLarge,
+    UnsupportedMediaType,
+    WrongShape,
+    Internal,
+    Overloaded,
+    ShuttingDown,
+    /// A 4xx the service did not describe itself (a rejection by the HTTP framework).
+    Http(StatusCode),
 }
 
 /// Problem types are URNs; openapi.yaml describes each.
 const TYPE_BASE: &str = "urn:darktrace-export:problem:";
 
+impl ProblemKind {
+    /// Every kind the service writes itself, in `openapi.yaml`'s order.
+    pub const ALL: [ProblemKind; 14] = {
+        use ProblemKind::*;
+        [
+            NotJson,
+            BadParameter,
+            Unauthorized,
+            NotFound,
+            MethodNotAllowed,
+            BodyTimeout,
+            SyncCap,
+            SyncInProgress,
+            TooLarge,
+            UnsupportedMediaType,
+            WrongShape,
+            Internal,
+            Overloaded,
+            ShuttingDown,
+        ]
+    };
+
+    /// The last part of the `type` URI.
+    pub fn slug(self) -> String {
+        use ProblemKind::*;
+        match self {
+            NotJson => "not-json",
+            BadParameter => "bad-parameter",
+            Unauthorized => "unauthorized",
+            NotFound => "not-found",
+            MethodNotAllowed => "method-not-allowed",
+            BodyTimeout => "body-timeout",
+            SyncCap => "sync-cap",
+            SyncInProgress => "sync-in-progress",
+            TooLarge => "too-large",
+            UnsupportedMediaType => "unsupported-media-type",
+            WrongShape => "wrong-shape",
+            Internal => "internal",
+            Overloaded => "overloaded",
+            ShuttingDown => "shutting-down",
+            Http(status) => return format!("http-{}", status.as_u16()),
+        }
+        .to_owned()
+    }
+
+    /// The `type` URI.
+    pub fn uri(self) -> String {
+        format!("{TYPE_BASE}{}", self.slug())
+    }
+
+    pub fn status(self) -> StatusCode {
+        use ProblemKind::*;
+        match self {
+            NotJson | BadParameter => StatusCode::BAD_REQUEST,
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            SyncCap | SyncInProgress => StatusCode::CONFLICT,
+            TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            WrongShape => StatusCode::UNPROCESSABLE_ENTITY,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Overloaded | ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Http(status) => status,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        use ProblemKind::*;
+        match self {
+            NotJson => "Body is not JSON",
+            BadParameter => "Invalid request setting",
+            Unauthorized => "Missing or wrong bearer token",
+            NotFound => "No such route",
+            MethodNotAllowed => "Method not allowed on this route",
+            BodyTimeout => "Request body too slow",
+            SyncCap => "Sync plan exceeds SYNC_MAX_REMOVALS",
+            SyncInProgress => "Source is being synced",
+            TooLarge => "Request too large",
+            UnsupportedMediaType => "Content type is not JSON",
+            WrongShape => "Body is not a batch of indicators",
+            Internal => "Internal error",
+            Overloaded => "Too many requests in progress",
+            ShuttingDown => "Service is shutting down",
+            Http(status) => status.canonical_reason().unwrap_or("Request refused"),
+        }
+    }
+
+    /// Seconds a client should wait before trying again, for the kinds that pass.
+    fn retry_after(self) -> Option<u64> {
+        match self {
+            ProblemKind::Overloaded => Some(1),
+            ProblemKind::SyncInProgress | ProblemKind::ShuttingDown => Some(5),
+            _ => None,
+        }
+    }
+}
+
+/// A problem document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub status: u16,
+    pub detail: String,
+}
+
+impl Serialize for Problem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut doc = serializer.serialize_struct("Problem", 4)?;
+        doc.serialize_field("type", &self.kind.uri())?;
+        doc.serialize_field("title", self.kind.title())?;
+        doc.serialize_field("status", &self.status)?;
+        doc.serialize_field("detail", &self.detail)?;
+        doc.end()
+    }
+}
+
 impl Problem {
-    fn new(status: StatusCode, kind: &str, title: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
         Problem {
-            kind: format!("{TYPE_BASE}{kind}"),
-            title,
-            status: status.as_u16(),
+            kind,
+            status: kind.status().as_u16(),
             detail: detail.into(),
-            retry_after: None,
         }
     }
 
     pub fn not_json(detail: impl Into<String>) -> Self {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "not-json",
-            "Body is not JSON",
-            detail,
-        )
+        Problem::new(ProblemKind::NotJson, detail)
     }
 
     pub fn bad_parameter(detail: impl Into<String>) -> Self {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad-parameter",
-            "Invalid request setting",
-            detail,
-        )
+        Problem::new(ProblemKind::BadParameter, detail)
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Missing or wrong bearer token",
-            detail,
-        )
+        Problem::new(ProblemKind::Unauthorized, detail)
     }
 
     pub fn too_large(detail: impl Into<String>) -> Self {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            "Request too large",
-            detail,
-        )
+        Problem::new(ProblemKind::TooLarge, detail)
     }
 
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
-        Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Content type is not JSON",
-            detail,
-        )
+        Problem::new(ProblemKind::UnsupportedMediaType, detail)
     }
 
     pub fn wrong_shape(detail: impl Into<String>) -> Self {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "wrong-shape",
-            "Body is not a batch of indicators",
-            detail,
-        )
+        Problem::new(ProblemKind::WrongShape, detail)
     }
 
-    pub fn conflict(detail: impl Into<String>) -> Self {
-        Problem::new(
-            StatusCode::CONFLICT,
-            "sync-cap",
-            "Sync plan exceeds SYNC_MAX_REMOVALS",
-            detail,
-        )
+    /// A sync plan refused (`SYNC_MAX_REMOVALS`, or a collection that would empty the source).
+    pub fn sync_cap(detail: impl Into<String>) -> Self {
+        Problem::new(ProblemKind::SyncCap, detail)
     }
 
     /// Another `/sync` of the source is in progress in this process.
     pub fn sync_in_progress(source: &str) -> Self {
-        Problem {
-            retry_after: Some(5),
-            ..Problem::new(
-                StatusCode::CONFLICT,
-                "sync-in-progress",
-                "Source is being synced",
-                format!(
-                    "a sync of source {source} is in progress; nothing was changed; retry when it has finished"
-                ),
-            )
-        }
+        Problem::new(
+            ProblemKind::SyncInProgress,
+            format!(
+                "a sync of source {source} is in progress; nothing was changed; retry when it has finished"
+            ),
+        )
     }
 
     pub fn overloaded() -> Self {
-        Problem {
-            retry_after: Some(1),
-            ..Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "Too many requests in progress",
-                "MAX_CONCURRENT_EXPORTS requests are already in progress; retry shortly",
-            )
-        }
+        Problem::new(
+            ProblemKind::Overloaded,
+            "MAX_CONCURRENT_EXPORTS requests are already in progress; retry shortly",
+        )
     }
 
     pub fn shutting_down() -> Self {
-        Problem {
-            retry_after: Some(5),
-            ..Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting-down",
-                "Service is shutting down",
-                "this instance is shutting down; retry on another",
-            )
-        }
+        Problem::new(
+            ProblemKind::ShuttingDown,
+            "this instance is shutting down; retry on another",
+        )
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Problem::new(StatusCode::NOT_FOUND, "not-found", "No such route", detail)
+        Problem::new(ProblemKind::NotFound, detail)
     }
 
     pub fn method_not_allowed(detail: impl Into<String>) -> Self {
-        Problem::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
-            "Method not allowed on this route",
-            detail,
-        )
+        Problem::new(ProblemKind::MethodNotAllowed, detail)
     }
 
     /// The body did not arrive before the request's deadline.
     pub fn body_timeout(detail: impl Into<String>) -> Self {
-        Problem::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "body-timeout",
-            "Request body too slow",
-            detail,
-        )
+        Problem::new(ProblemKind::BodyTimeout, detail)
     }
 
     /// A 4xx the service did not describe itself (an extractor's rejection, say).
     pub fn from_status(status: StatusCode, detail: impl Into<String>) -> Self {
-        Problem::new(
-            status,
-            &format!("http-{}", status.as_u16()),
-            status.canonical_reason().unwrap_or("Request refused"),
-            detail,
-        )
+        Problem::new(ProblemKind::Http(status), detail)
     }
 
     /// A 5xx with the generic detail of [`Problem::internal`].
@@ -178,9 +241,7 @@ impl Problem {
     /// An unexpected failure: the cause is logged, never sent.
     pub fn internal() -> Self {
         Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
+            ProblemKind::Internal,
             "the service failed unexpectedly; see its log",
         )
     }
@@ -230,9 +291,56 @@ impl IntoResponse for Problem {
         if self.status == 401 {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Some(secs) = self.retry_after {
+        if let Some(secs) = self.kind.retry_after() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_every_fixed_kind_once_in_order() {
+        use ProblemKind::*;
+        // Exhaustive: a new kind does not compile here until it has its place in `ALL`.
+        let place = |kind: ProblemKind| match kind {
+            NotJson => 0,
+            BadParameter => 1,
+            Unauthorized => 2,
+            NotFound => 3,
+            MethodNotAllowed => 4,
+            BodyTimeout => 5,
+            SyncCap => 6,
+            SyncInProgress => 7,
+            TooLarge => 8,
+            UnsupportedMediaType => 9,
+            WrongShape => 10,
+            Internal => 11,
+            Overloaded => 12,
+            ShuttingDown => 13,
+            Http(_) => usize::MAX,
+        };
+        for (i, kind) in ProblemKind::ALL.into_iter().enumerate() {
+            assert_eq!(place(kind), i, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_document_carries_its_kind_as_uri_title_and_status() {
+        let doc = serde_json::to_value(Problem::sync_cap("too many")).unwrap();
+        assert_eq!(doc["type"], "urn:darktrace-export:problem:sync-cap");
+        assert_eq!(doc["title"], "Sync plan exceeds SYNC_MAX_REMOVALS");
+        assert_eq!(doc["status"], 409);
+        assert_eq!(doc["detail"], "too many");
+        let framework = serde_json::to_value(Problem::from_status(StatusCode::IM_A_TEAPOT, "x"));
+        assert_eq!(
+            framework.unwrap()["type"],
+            "urn:darktrace-export:problem:http-418"
+        );
+        let response = Problem::overloaded().into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
     }
 }
