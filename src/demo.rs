@@ -1,7 +1,7 @@
 //! `--demo`: a Darktrace simulator in the process, with generated tokens, so the service can
 //! be tried with nothing else at hand.
 
-use rand::distributions::{Alphanumeric, DistString};
+use rand::distr::{Alphanumeric, SampleString};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 
@@ -10,8 +10,8 @@ use crate::simulator::{Faults, Simulator, TokenPair};
 
 /// Starts the simulator and points the settings at it.
 pub async fn start_simulator(args: &mut ServeArgs) -> std::io::Result<Simulator> {
-    let public = Alphanumeric.sample_string(&mut rand::thread_rng(), 24);
-    let private = Alphanumeric.sample_string(&mut rand::thread_rng(), 40);
+    let public = Alphanumeric.sample_string(&mut rand::rng(), 24);
+    let private = Alphanumeric.sample_string(&mut rand::rng(), 40);
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let sim = Simulator::start(
         listener,

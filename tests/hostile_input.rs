@@ -215,14 +215,14 @@ fn random_corruptions_of_a_real_collection_get_documented_answers() {
     let mut rng = StdRng::seed_from_u64(0x5eed);
     for _ in 0..400 {
         let mut body = full.clone();
-        for _ in 0..rng.gen_range(1..8) {
-            let at = rng.gen_range(0..body.len());
-            match rng.gen_range(0..3) {
-                0 => body[at] = rng.r#gen(),
+        for _ in 0..rng.random_range(1..8) {
+            let at = rng.random_range(0..body.len());
+            match rng.random_range(0..3) {
+                0 => body[at] = rng.random(),
                 1 => {
                     body.remove(at);
                 }
-                _ => body.insert(at, b"[]{}\",:\\"[rng.gen_range(0..8)]),
+                _ => body.insert(at, b"[]{}\",:\\"[rng.random_range(0..8)]),
             }
         }
         assert_documented(&export(body)).unwrap();

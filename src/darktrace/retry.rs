@@ -176,7 +176,7 @@ impl Backoff {
             .saturating_mul(1u32 << retry.min(16))
             .min(self.cap);
         let half = full / 2;
-        let jitter = rand::thread_rng().gen_range(0..=half.as_millis() as u64);
+        let jitter = rand::rng().random_range(0..=half.as_millis() as u64);
         half + Duration::from_millis(jitter)
     }
 }
