@@ -2,9 +2,9 @@
 //! bytes received, answered with the appliance's own status codes and bodies.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
 use subtle::ConstantTimeEq;
-
-use crate::darktrace::sign;
 
 /// Darktrace allows about this much clock skew either way.
 pub const DATE_WINDOW_SECS: i64 = 30 * 60;
@@ -71,7 +71,7 @@ pub fn verify<'t>(
     if skew > DATE_WINDOW_SECS {
         return Err(Refusal::Date);
     }
-    let expected = sign::request_signature(
+    let expected = expected_signature(
         pair.private.as_bytes(),
         &pair.public,
         request.path,
@@ -83,6 +83,25 @@ pub fn verify<'t>(
     } else {
         Err(Refusal::Signature)
     }
+}
+
+/// The signature the appliance expects, from the documented recipe: hex HMAC-SHA1, keyed with
+/// the private token, of `path[?part]\npublic\ndate`. Written here on its own, not with the
+/// client's signer, so that a signing bug in the client fails against the simulator.
+fn expected_signature(private: &[u8], public: &str, path: &str, part: &[u8], date: &str) -> String {
+    let mut message = path.as_bytes().to_vec();
+    if !part.is_empty() {
+        message.push(b'?');
+        message.extend_from_slice(part);
+    }
+    message.extend_from_slice(format!("\n{public}\n{date}").as_bytes());
+    let mut mac = Hmac::<Sha1>::new_from_slice(private).expect("HMAC takes a key of any length");
+    mac.update(&message);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -123,6 +142,30 @@ mod tests {
             verify(&request("2025-01-15 12:30:00", "00"), &t, at, true).unwrap_err(),
             Refusal::Signature
         );
+    }
+
+    /// Known answers from REFERENCE.md, computed with darktrace-sdk's own signer.
+    #[test]
+    fn the_expected_signature_matches_the_reference_vectors() {
+        let vectors: [(&str, &[u8], &str); 4] = [
+            ("/intelfeed", b"", "6e4e5d53f781b9de498fe155274a875e5af4323b"),
+            ("/intelfeed", b"sources=true", "ed923a28ff1ebcd3b14991be4b3f2c89d8811083"),
+            (
+                "/intelfeed",
+                b"fulldetails=true&source=ThreatQ",
+                "23c6a0ee871a18178f1d5cc89dbd5632bb50e194",
+            ),
+            (
+                "/intelfeed",
+                br#"{"addlist":"evil.example,198.51.100.7","expiry":"2025-02-14T12:30:00","source":"ThreatQ"}"#,
+                "e5183dca2aabaa25b86412a338e179c4b69a1e5b",
+            ),
+        ];
+        for (path, part, expected) in vectors {
+            let got =
+                expected_signature(b"PRIVTOKEN", "PUBTOKEN", path, part, "2025-01-15 12:30:00");
+            assert_eq!(got, expected, "{}", String::from_utf8_lossy(part));
+        }
     }
 
     #[test]
