@@ -98,7 +98,7 @@ pub fn app_state(config: Config) -> Result<AppState, ConfigError> {
     Ok(AppState {
         batch_permits: Arc::new(Semaphore::new(config.limits.max_concurrent_exports)),
         config: Arc::new(config),
-        exporter,
+        exporter: Arc::new(exporter),
         readiness: Readiness::default(),
         drain: Drain::default(),
         source_locks: SourceLocks::default(),

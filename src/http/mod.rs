@@ -38,11 +38,12 @@ use health::Readiness;
 use problem::Problem;
 use routes::Access;
 
-/// What every handler can reach.
+/// What every handler shares. Cloned per request, so everything in it is behind an `Arc` or
+/// is a handle: the exporter's screening and protection lists are built once, never copied.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub exporter: Exporter,
+    pub exporter: Arc<Exporter>,
     pub readiness: Readiness,
     /// Set when shutdown begins: requests in progress must answer by its end.
     pub drain: Drain,
