@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 use secrecy::SecretString;
 
 /// Exports ThreatQ FQDN and IP indicators to Darktrace's Watched Domains (`/intelfeed`).
@@ -172,6 +172,20 @@ pub struct ServeArgs {
     /// Darktrace presents; when set, only a certificate with one of them is accepted.
     #[arg(long, env = "DARKTRACE_CERT_SHA256")]
     pub darktrace_cert_sha256: Option<String>,
+}
+
+impl ServeArgs {
+    /// The settings as they are when nothing is given: the `default_value`s above, and
+    /// nothing from the environment. The one source of the documented defaults: the typed
+    /// defaults of [`crate::config`] are parsed from these.
+    pub fn defaults() -> ServeArgs {
+        let command = ServeArgs::augment_args(clap::Command::new("darktrace-export"))
+            .mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(["darktrace-export"])
+            .expect("the defaults parse");
+        ServeArgs::from_arg_matches(&matches).expect("the defaults parse")
+    }
 }
 
 /// Wraps a secret flag or variable as soon as it is read.

@@ -57,23 +57,78 @@ pub struct DarktraceConfig {
 }
 
 impl DarktraceConfig {
-    /// Darktrace settings with the documented defaults for everything but where and who.
+    /// Darktrace settings with the documented defaults (those of the command line, see
+    /// [`ServeArgs::defaults`]) for everything but where and who.
     pub fn new(base_url: Url, public_token: &str, private_token: &str) -> Self {
-        DarktraceConfig {
+        DarktraceConfig::from_args(
+            &ServeArgs::defaults(),
             base_url,
-            public_token: SecretString::from(public_token.to_owned()),
-            private_token: SecretString::from(private_token.to_owned()),
-            disable_proxies: false,
-            proxy: None,
-            verify_tls: true,
-            ca_pem: None,
-            batch_size: 1000,
-            concurrency: 2,
-            timeout: Duration::from_secs(30),
-            max_retries: 3,
-            backoff: Backoff::default(),
-            cert_sha256: Vec::new(),
+            SecretString::from(public_token.to_owned()),
+            SecretString::from(private_token.to_owned()),
+            &ProxyEnv::default(),
+        )
+        .expect("the documented defaults are valid")
+    }
+
+    /// Everything about Darktrace but its host and tokens, from the settings.
+    fn from_args(
+        args: &ServeArgs,
+        base_url: Url,
+        public_token: SecretString,
+        private_token: SecretString,
+        proxy_env: &ProxyEnv,
+    ) -> Result<Self, ConfigError> {
+        let ca_pem = match &args.darktrace_ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                ConfigError::new(
+                    "DARKTRACE_CA_FILE",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?),
+            None => None,
+        };
+        if let Some(pem) = &ca_pem {
+            crate::darktrace::tls::ca_certificates(pem)?;
         }
+        let disable_proxies = parse_bool("DISABLE_PROXIES", &args.disable_proxies)?;
+        let proxy = if disable_proxies {
+            None
+        } else {
+            proxy_env.route_for(&base_url)?
+        };
+        Ok(DarktraceConfig {
+            base_url,
+            public_token,
+            private_token,
+            disable_proxies,
+            proxy,
+            verify_tls: parse_bool("ENABLE_SSL_VERIFICATION", &args.enable_ssl_verification)?,
+            ca_pem,
+            batch_size: parse_number(
+                "DARKTRACE_BATCH_SIZE",
+                &args.darktrace_batch_size,
+                1,
+                100_000,
+            )?,
+            concurrency: parse_number(
+                "DARKTRACE_CONCURRENCY",
+                &args.darktrace_concurrency,
+                1,
+                256,
+            )?,
+            timeout: Duration::from_secs(parse_number(
+                "DARKTRACE_TIMEOUT_SECS",
+                &args.darktrace_timeout_secs,
+                1,
+                3600,
+            )?),
+            max_retries: parse_number("DARKTRACE_MAX_RETRIES", &args.darktrace_max_retries, 0, 10)?,
+            backoff: Backoff::default(),
+            cert_sha256: match &args.darktrace_cert_sha256 {
+                Some(raw) => crate::darktrace::tls::parse_pins(raw)?,
+                None => Vec::new(),
+            },
+        })
     }
 }
 
@@ -90,15 +145,31 @@ pub struct ScreenConfig {
 }
 
 impl Default for ScreenConfig {
+    /// The documented defaults: those of the command line (see [`ServeArgs::defaults`]).
     fn default() -> Self {
-        ScreenConfig {
-            export_types: vec![IndicatorType::Fqdn, IndicatorType::Ipv4],
-            excluded_statuses: vec!["whitelisted".into(), "expired".into()],
-            protected_domains: Vec::new(),
-            protected_networks: Vec::new(),
-            export_non_routable: false,
-            fqdn_as_hostname: false,
-        }
+        ScreenConfig::from_args(&ServeArgs::defaults()).expect("the documented defaults are valid")
+    }
+}
+
+impl ScreenConfig {
+    fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        Ok(ScreenConfig {
+            export_types: parse_export_types(&args.export_types)?,
+            excluded_statuses: split_list(&args.excluded_statuses)
+                .map(|s| s.to_lowercase())
+                .collect(),
+            protected_domains: split_list(&args.protected_domains)
+                .map(|d| {
+                    Fqdn::parse(d)
+                        .map_err(|e| ConfigError::new("PROTECTED_DOMAINS", format!("'{d}' {e}")))
+                })
+                .collect::<Result<_, _>>()?,
+            protected_networks: split_list(&args.protected_networks)
+                .map(parse_network)
+                .collect::<Result<_, _>>()?,
+            export_non_routable: parse_bool("EXPORT_NON_ROUTABLE", &args.export_non_routable)?,
+            fqdn_as_hostname: parse_bool("FQDN_AS_HOSTNAME", &args.fqdn_as_hostname)?,
+        })
     }
 }
 
@@ -111,12 +182,31 @@ pub struct ExportDefaults {
 }
 
 impl Default for ExportDefaults {
+    /// The documented defaults: those of the command line (see [`ServeArgs::defaults`]).
     fn default() -> Self {
-        ExportDefaults {
-            source: "ThreatQ".into(),
-            days_to_expiration: 0,
-            description: None,
-        }
+        ExportDefaults::from_args(&ServeArgs::defaults())
+            .expect("the documented defaults are valid")
+    }
+}
+
+impl ExportDefaults {
+    fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        Ok(ExportDefaults {
+            source: check_source_name(&args.source_name)
+                .map_err(|p| ConfigError::new("SOURCE_NAME", p))?,
+            days_to_expiration: parse_number(
+                "DAYS_TO_EXPIRATION",
+                &args.days_to_expiration,
+                0,
+                MAX_DAYS_TO_EXPIRATION,
+            )?,
+            description: args
+                .description
+                .as_deref()
+                .map(check_description)
+                .transpose()
+                .map_err(|p| ConfigError::new("DESCRIPTION", p))?,
+        })
     }
 }
 
@@ -138,21 +228,68 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// The documented defaults: those of the command line (see [`ServeArgs::defaults`]).
     fn default() -> Self {
-        Limits {
-            objects_per_run: 10_000,
-            max_body_bytes: 32 * 1024 * 1024,
-            max_concurrent_exports: 64,
-            request_timeout: Duration::from_secs(300),
-            shutdown_grace: Duration::from_secs(30),
-            sync_max_removals: 100,
-            header_read_timeout: Duration::from_secs(10),
-            write_timeout: Duration::from_secs(30),
-            max_connections: 1024,
-            health_connections: 8,
-            max_header_bytes: 16 * 1024,
-            max_headers: 64,
-        }
+        Limits::from_args(&ServeArgs::defaults()).expect("the documented defaults are valid")
+    }
+}
+
+impl Limits {
+    fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        Ok(Limits {
+            objects_per_run: parse_number("OBJECTS_PER_RUN", &args.objects_per_run, 1, 10_000_000)?,
+            max_body_bytes: parse_number("MAX_BODY_BYTES", &args.max_body_bytes, 1, 1 << 32)?,
+            max_concurrent_exports: parse_number(
+                "MAX_CONCURRENT_EXPORTS",
+                &args.max_concurrent_exports,
+                1,
+                100_000,
+            )?,
+            request_timeout: Duration::from_secs(parse_number(
+                "REQUEST_TIMEOUT_SECS",
+                &args.request_timeout_secs,
+                1,
+                86_400,
+            )?),
+            shutdown_grace: Duration::from_secs(parse_number(
+                "SHUTDOWN_GRACE_SECS",
+                &args.shutdown_grace_secs,
+                0,
+                3600,
+            )?),
+            sync_max_removals: parse_number(
+                "SYNC_MAX_REMOVALS",
+                &args.sync_max_removals,
+                0,
+                10_000_000,
+            )?,
+            header_read_timeout: Duration::from_secs(parse_number(
+                "HEADER_READ_TIMEOUT_SECS",
+                &args.header_read_timeout_secs,
+                1,
+                3600,
+            )?),
+            write_timeout: Duration::from_secs(parse_number(
+                "WRITE_TIMEOUT_SECS",
+                &args.write_timeout_secs,
+                1,
+                3600,
+            )?),
+            max_connections: parse_number("MAX_CONNECTIONS", &args.max_connections, 1, 1_000_000)?,
+            health_connections: parse_number(
+                "HEALTH_CONNECTIONS",
+                &args.health_connections,
+                0,
+                1024,
+            )?,
+            max_header_bytes: parse_number(
+                "MAX_HEADER_BYTES",
+                &args.max_header_bytes,
+                crate::http::server::MIN_HEADER_BYTES,
+                16 * 1024 * 1024,
+            )?,
+            max_headers: parse_number("MAX_HEADERS", &args.max_headers, 1, 10_000)?,
+        })
     }
 }
 
@@ -225,147 +362,13 @@ impl Config {
                 .map(ExposeSecret::expose_secret),
             args.darktrace_private_token_file.as_deref(),
         )?;
-        let ca_pem = match &args.darktrace_ca_file {
-            Some(path) => Some(std::fs::read(path).map_err(|e| {
-                ConfigError::new(
-                    "DARKTRACE_CA_FILE",
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?),
-            None => None,
-        };
-        if let Some(pem) = &ca_pem {
-            crate::darktrace::tls::ca_certificates(pem)?;
-        }
-        let disable_proxies = parse_bool("DISABLE_PROXIES", &args.disable_proxies)?;
-        let proxy = if disable_proxies {
-            None
-        } else {
-            proxy_env.route_for(&base_url)?
-        };
-        let darktrace = DarktraceConfig {
-            base_url,
-            public_token,
-            private_token,
-            disable_proxies,
-            proxy,
-            verify_tls: parse_bool("ENABLE_SSL_VERIFICATION", &args.enable_ssl_verification)?,
-            ca_pem,
-            batch_size: parse_number(
-                "DARKTRACE_BATCH_SIZE",
-                &args.darktrace_batch_size,
-                1,
-                100_000,
-            )?,
-            concurrency: parse_number(
-                "DARKTRACE_CONCURRENCY",
-                &args.darktrace_concurrency,
-                1,
-                256,
-            )?,
-            timeout: Duration::from_secs(parse_number(
-                "DARKTRACE_TIMEOUT_SECS",
-                &args.darktrace_timeout_secs,
-                1,
-                3600,
-            )?),
-            max_retries: parse_number("DARKTRACE_MAX_RETRIES", &args.darktrace_max_retries, 0, 10)?,
-            backoff: Backoff::default(),
-            cert_sha256: match &args.darktrace_cert_sha256 {
-                Some(raw) => crate::darktrace::tls::parse_pins(raw)?,
-                None => Vec::new(),
-            },
-        };
+        let darktrace =
+            DarktraceConfig::from_args(args, base_url, public_token, private_token, proxy_env)?;
 
-        let screen = ScreenConfig {
-            export_types: parse_export_types(&args.export_types)?,
-            excluded_statuses: split_list(&args.excluded_statuses)
-                .map(|s| s.to_lowercase())
-                .collect(),
-            protected_domains: split_list(&args.protected_domains)
-                .map(|d| {
-                    Fqdn::parse(d)
-                        .map_err(|e| ConfigError::new("PROTECTED_DOMAINS", format!("'{d}' {e}")))
-                })
-                .collect::<Result<_, _>>()?,
-            protected_networks: split_list(&args.protected_networks)
-                .map(parse_network)
-                .collect::<Result<_, _>>()?,
-            export_non_routable: parse_bool("EXPORT_NON_ROUTABLE", &args.export_non_routable)?,
-            fqdn_as_hostname: parse_bool("FQDN_AS_HOSTNAME", &args.fqdn_as_hostname)?,
-        };
+        let screen = ScreenConfig::from_args(args)?;
+        let defaults = ExportDefaults::from_args(args)?;
 
-        let defaults = ExportDefaults {
-            source: check_source_name(&args.source_name)
-                .map_err(|p| ConfigError::new("SOURCE_NAME", p))?,
-            days_to_expiration: parse_number(
-                "DAYS_TO_EXPIRATION",
-                &args.days_to_expiration,
-                0,
-                MAX_DAYS_TO_EXPIRATION,
-            )?,
-            description: args
-                .description
-                .as_deref()
-                .map(check_description)
-                .transpose()
-                .map_err(|p| ConfigError::new("DESCRIPTION", p))?,
-        };
-
-        let limits = Limits {
-            objects_per_run: parse_number("OBJECTS_PER_RUN", &args.objects_per_run, 1, 10_000_000)?,
-            max_body_bytes: parse_number("MAX_BODY_BYTES", &args.max_body_bytes, 1, 1 << 32)?,
-            max_concurrent_exports: parse_number(
-                "MAX_CONCURRENT_EXPORTS",
-                &args.max_concurrent_exports,
-                1,
-                100_000,
-            )?,
-            request_timeout: Duration::from_secs(parse_number(
-                "REQUEST_TIMEOUT_SECS",
-                &args.request_timeout_secs,
-                1,
-                86_400,
-            )?),
-            shutdown_grace: Duration::from_secs(parse_number(
-                "SHUTDOWN_GRACE_SECS",
-                &args.shutdown_grace_secs,
-                0,
-                3600,
-            )?),
-            sync_max_removals: parse_number(
-                "SYNC_MAX_REMOVALS",
-                &args.sync_max_removals,
-                0,
-                10_000_000,
-            )?,
-            header_read_timeout: Duration::from_secs(parse_number(
-                "HEADER_READ_TIMEOUT_SECS",
-                &args.header_read_timeout_secs,
-                1,
-                3600,
-            )?),
-            write_timeout: Duration::from_secs(parse_number(
-                "WRITE_TIMEOUT_SECS",
-                &args.write_timeout_secs,
-                1,
-                3600,
-            )?),
-            max_connections: parse_number("MAX_CONNECTIONS", &args.max_connections, 1, 1_000_000)?,
-            health_connections: parse_number(
-                "HEALTH_CONNECTIONS",
-                &args.health_connections,
-                0,
-                1024,
-            )?,
-            max_header_bytes: parse_number(
-                "MAX_HEADER_BYTES",
-                &args.max_header_bytes,
-                crate::http::server::MIN_HEADER_BYTES,
-                16 * 1024 * 1024,
-            )?,
-            max_headers: parse_number("MAX_HEADERS", &args.max_headers, 1, 10_000)?,
-        };
+        let limits = Limits::from_args(args)?;
 
         let mut api_tokens: Vec<SecretString> = args
             .api_tokens
@@ -669,6 +672,28 @@ mod tests {
         assert_eq!(config.darktrace.batch_size, 1000);
         assert_eq!(config.api_tokens.len(), 2);
         assert_eq!(config.listen_addr.to_string(), "0.0.0.0:8080");
+        // The typed defaults tests build with are the command line's, not a second copy.
+        let typed = Config::new(DarktraceConfig::new(
+            "https://dt.example".parse().unwrap(),
+            "p",
+            "s",
+        ));
+        assert_eq!(
+            format!("{:?}", typed.limits),
+            format!("{:?}", config.limits)
+        );
+        assert_eq!(
+            format!("{:?}", typed.screen),
+            format!("{:?}", config.screen)
+        );
+        assert_eq!(
+            format!("{:?}", typed.defaults),
+            format!("{:?}", config.defaults)
+        );
+        assert_eq!(typed.darktrace.batch_size, config.darktrace.batch_size);
+        assert_eq!(typed.darktrace.concurrency, config.darktrace.concurrency);
+        assert_eq!(typed.darktrace.timeout, config.darktrace.timeout);
+        assert_eq!(typed.darktrace.max_retries, config.darktrace.max_retries);
     }
 
     #[test]
