@@ -6,8 +6,8 @@
 //! count and in time; all traffic stays on 127.0.0.1; the service is killed when a probe
 //! ends (also on a panic). Nothing here is asserted on time: the figures are printed.
 //!
-//! `cargo bench --bench hostile`; `cargo bench --bench hostile -- memory` runs only the
-//! probes whose name contains `memory`. See BENCHMARKS.md ("Hostile load").
+//! `cargo bench --bench hostile`; `cargo bench --bench hostile -- memory sync` runs only the
+//! probes named (memory, headers, slow, idle, unread, declared, sync). See BENCHMARKS.md ("Hostile load").
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -32,7 +32,10 @@ const HEALTH_CONNECTIONS: usize = 8;
 const MIB: f64 = 1024.0 * 1024.0;
 
 fn main() {
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     raise_open_files();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -44,13 +47,13 @@ fn main() {
 /// Rows of the printed table: probe, figure, result.
 type Rows = Vec<[String; 3]>;
 
-async fn run(filter: Option<String>) {
+async fn run(filter: Vec<String>) {
     let sim = Simulator::start_local(PUBLIC, PRIVATE)
         .await
         .expect("simulator");
     sim.record_calls(false);
     let mut rows: Rows = Vec::new();
-    let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
     if wanted("memory") {
         memory_per_request(&sim, &mut rows).await;
     }
@@ -266,6 +269,12 @@ async fn header_flood(sim: &Simulator, rows: &mut Rows) {
     print_last(rows);
 }
 
+enum Trickle {
+    ClosedAfter(Duration),
+    StillOpen,
+    NeverConnected,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Closed {
     Answered431,
@@ -286,7 +295,10 @@ async fn slow_headers(sim: &Simulator, rows: &mut Rows) {
     let started = Instant::now();
     let trickles = (0..CONNECTIONS).map(|_| {
         tokio::spawn(async move {
-            let mut stream = TcpStream::connect(addr).await.ok()?;
+            let connect = tokio::time::timeout(BOUND, TcpStream::connect(addr)).await;
+            let Ok(Ok(mut stream)) = connect else {
+                return Trickle::NeverConnected;
+            };
             let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
             let trickle = async {
                 for byte in head.iter().chain(std::iter::repeat(&b'a')) {
@@ -295,16 +307,17 @@ async fn slow_headers(sim: &Simulator, rows: &mut Rows) {
                     }
                     // A read that ends (EOF or reset) means the service closed it.
                     let mut buf = [0u8; 512];
-                    match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf))
-                        .await
+                    match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await
                     {
                         Ok(Ok(0) | Err(_)) => return,
                         Ok(Ok(_)) | Err(_) => {}
                     }
                 }
             };
-            tokio::time::timeout(BOUND, trickle).await.ok()?;
-            Some(started.elapsed())
+            match tokio::time::timeout(BOUND, trickle).await {
+                Ok(()) => Trickle::ClosedAfter(started.elapsed()),
+                Err(_) => Trickle::StillOpen,
+            }
         })
     });
     let handles: Vec<_> = trickles.collect();
@@ -312,12 +325,26 @@ async fn slow_headers(sim: &Simulator, rows: &mut Rows) {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let held = service.kib("VmRSS");
     let health = fresh_request(addr, "GET", "/healthz", "").await;
-    let ends: Vec<Option<Duration>> = join_all(handles)
+    let ends: Vec<Trickle> = join_all(handles)
         .await
         .into_iter()
         .map(|r| r.expect("task"))
         .collect();
-    let closed: Vec<Duration> = ends.iter().flatten().copied().collect();
+    let closed: Vec<Duration> = ends
+        .iter()
+        .filter_map(|e| match e {
+            Trickle::ClosedAfter(d) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    let never = ends
+        .iter()
+        .filter(|e| matches!(e, Trickle::NeverConnected))
+        .count();
+    let open = ends
+        .iter()
+        .filter(|e| matches!(e, Trickle::StillOpen))
+        .count();
     let last = closed.iter().max().copied().unwrap_or_default();
     let peak = service.kib("VmHWM");
     rows.push([
@@ -332,9 +359,12 @@ async fn slow_headers(sim: &Simulator, rows: &mut Rows) {
     ]);
     rows.push([
         String::new(),
-        format!("closed by the service within {} s; the last after", BOUND.as_secs()),
         format!(
-            "**{} of {CONNECTIONS}**; {:.1} s (MAX_CONNECTIONS at a time, 10 s each)",
+            "closed by the service / still open after {} s / connect failed; the last closed after",
+            BOUND.as_secs()
+        ),
+        format!(
+            "**{} / {open} / {never}**; {:.1} s (MAX_CONNECTIONS at a time, 10 s each)",
             closed.len(),
             last.as_secs_f64()
         ),
@@ -380,8 +410,9 @@ async fn idle_connections(sim: &Simulator, rows: &mut Rows) {
 async fn open_idle(addr: SocketAddr, count: usize, into: &mut Vec<TcpStream>) -> usize {
     let mut opened = 0;
     let deadline = Instant::now() + Duration::from_secs(8);
-    for _ in 0..count {
-        if Instant::now() > deadline {
+    // Bounded: at most twice `count` attempts, within 8 s.
+    for _ in 0..2 * count {
+        if opened == count || Instant::now() > deadline {
             break;
         }
         if let Ok(Ok(stream)) =
@@ -520,7 +551,13 @@ async fn declared_lengths(sim: &Simulator, rows: &mut Rows) {
     let health = fresh_request(addr, "GET", "/healthz", "").await;
     drop(open);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let export = fresh_request(addr, "POST", "/export", r#"[{"type":"FQDN","value":"after.example"}]"#).await;
+    let export = fresh_request(
+        addr,
+        "POST",
+        "/export",
+        r#"[{"type":"FQDN","value":"after.example"}]"#,
+    )
+    .await;
     let alive = service.alive();
     rows.push([
         format!(
@@ -638,7 +675,10 @@ struct Answer {
 
 fn describe(answer: &Answer) -> String {
     match answer.status {
-        Some(status) => format!("{status} in {:.0} ms", answer.elapsed.as_secs_f64() * 1000.0),
+        Some(status) => format!(
+            "{status} in {:.0} ms",
+            answer.elapsed.as_secs_f64() * 1000.0
+        ),
         None => format!("no answer within {:.0} s", answer.elapsed.as_secs_f64()),
     }
 }
@@ -799,7 +839,11 @@ impl Service {
 
     async fn wait_until_healthy(&self) {
         for _ in 0..300 {
-            if fresh_request(self.addr(), "GET", "/healthz", "").await.status == Some(200) {
+            if fresh_request(self.addr(), "GET", "/healthz", "")
+                .await
+                .status
+                == Some(200)
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -265,14 +265,21 @@ impl MemorySettings {
             env.iter()
                 .find(|e| e["name"] == name)
                 .map(|e| {
-                    let v = e["value"].as_str().unwrap_or_else(|| panic!("{name}: a string"));
-                    v.parse().unwrap_or_else(|_| panic!("{name}={v} is not a number"))
+                    let v = e["value"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{name}: a string"));
+                    v.parse()
+                        .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
                 })
                 .unwrap_or(default as u64)
         };
         let d = darktrace_export::config::Limits::default();
         MemorySettings {
-            limit: quantity(c["resources"]["limits"]["memory"].as_str().expect("a memory limit")),
+            limit: quantity(
+                c["resources"]["limits"]["memory"]
+                    .as_str()
+                    .expect("a memory limit"),
+            ),
             max_concurrent_exports: setting("MAX_CONCURRENT_EXPORTS", d.max_concurrent_exports),
             max_body_bytes: setting("MAX_BODY_BYTES", d.max_body_bytes),
             objects_per_run: setting("OBJECTS_PER_RUN", d.objects_per_run),
@@ -310,7 +317,10 @@ fn quantity(text: &str) -> u64 {
         .iter()
         .find_map(|(suffix, unit)| text.strip_suffix(suffix).map(|n| (n, *unit)))
         .unwrap_or((text, 1));
-    number.parse::<u64>().unwrap_or_else(|_| panic!("memory quantity {text}")) * unit
+    number
+        .parse::<u64>()
+        .unwrap_or_else(|_| panic!("memory quantity {text}"))
+        * unit
 }
 
 #[test]
@@ -345,6 +355,9 @@ fn the_memory_check_refuses_more_permits_than_the_limit_holds() {
     settings.max_body_bytes = darktrace_export::config::Limits::default().max_body_bytes as u64;
     for permits in [8, 64] {
         settings.max_concurrent_exports = permits;
-        assert!(settings.worst_case() > settings.limit, "{permits} permits: {settings:?}");
+        assert!(
+            settings.worst_case() > settings.limit,
+            "{permits} permits: {settings:?}"
+        );
     }
 }
