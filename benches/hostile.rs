@@ -451,8 +451,14 @@ async fn unread_answers(sim: &Simulator, rows: &mut Rows) {
         let socket = TcpSocket::new_v4().expect("socket");
         socket.set_recv_buffer_size(4096).expect("buffer size");
         let mut stream = socket.connect(addr).await.expect("connect");
-        stream.write_all(head.as_bytes()).await.expect("head");
-        stream.write_all(body.as_bytes()).await.expect("body");
+        let send = async {
+            stream.write_all(head.as_bytes()).await?;
+            stream.write_all(body.as_bytes()).await
+        };
+        tokio::time::timeout(Duration::from_secs(60), send)
+            .await
+            .expect("the body is read within 60 s")
+            .expect("the body is sent");
         stalled.push(stream);
     }
     let started = Instant::now();
