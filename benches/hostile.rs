@@ -220,17 +220,17 @@ async fn header_flood(sim: &Simulator, rows: &mut Rows) {
             let Ok(Ok(mut stream)) =
                 tokio::time::timeout(Duration::from_secs(60), TcpStream::connect(addr)).await
             else {
-                return Closed::NeverConnected;
+                return Flood::NeverConnected;
             };
             let _ = stream.write_all(huge_head()).await;
             match read_until_closed(&mut stream, Duration::from_secs(120)).await {
-                Some(seen) if seen.starts_with(b"HTTP/1.1 431") => Closed::Answered431,
-                Some(_) => Closed::Closed,
-                None => Closed::StillOpen,
+                Some(seen) if seen.starts_with(b"HTTP/1.1 431") => Flood::Answered431,
+                Some(_) => Flood::ClosedUnanswered,
+                None => Flood::StillOpen,
             }
         })
     });
-    let ends: Vec<Closed> = join_all(floods)
+    let ends: Vec<Flood> = join_all(floods)
         .await
         .into_iter()
         .map(|r| r.expect("task"))
@@ -241,16 +241,16 @@ async fn header_flood(sim: &Simulator, rows: &mut Rows) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = service.kib("VmRSS");
     let peak = service.kib("VmHWM");
-    let count = |c: Closed| ends.iter().filter(|e| **e == c).count();
+    let count = |c: Flood| ends.iter().filter(|e| **e == c).count();
     rows.push([
         format!("{CONNECTIONS} connections x 381 KiB of headers, no token"),
         "431 / closed without answer / still open / never connected".into(),
         format!(
             "{} / {} / {} / {} (all ended after {:.1} s)",
-            count(Closed::Answered431),
-            count(Closed::Closed),
-            count(Closed::StillOpen),
-            count(Closed::NeverConnected),
+            count(Flood::Answered431),
+            count(Flood::ClosedUnanswered),
+            count(Flood::StillOpen),
+            count(Flood::NeverConnected),
             all_done.as_secs_f64()
         ),
     ]);
@@ -276,9 +276,9 @@ enum Trickle {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Closed {
+enum Flood {
     Answered431,
-    Closed,
+    ClosedUnanswered,
     StillOpen,
     NeverConnected,
 }
@@ -307,10 +307,9 @@ async fn slow_headers(sim: &Simulator, rows: &mut Rows) {
                     }
                     // A read that ends (EOF or reset) means the service closed it.
                     let mut buf = [0u8; 512];
-                    match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await
-                    {
-                        Ok(Ok(0) | Err(_)) => return,
-                        Ok(Ok(_)) | Err(_) => {}
+                    let read = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf));
+                    if let Ok(Ok(0) | Err(_)) = read.await {
+                        return;
                     }
                 }
             };
