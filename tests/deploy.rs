@@ -225,3 +225,139 @@ fn the_image_build_copies_every_folder_the_manifest_declares_targets_in() {
         }
     }
 }
+
+// ---- the memory the Deployment's limit must hold ----------------------------------------
+
+/// What one batch request can take at most, as measured with the release binary by
+/// `cargo bench --bench hostile` (BENCHMARKS.md, "Hostile load", and README's "Memory"):
+/// `REQUEST_BODY_FACTOR x MAX_BODY_BYTES + REQUEST_BYTES_PER_ITEM x OBJECTS_PER_RUN`. The
+/// worst body measured at the defaults (32 MiB of items whose values are all escapes, each
+/// decoded into a copy and echoed whole) took 84 MiB over the idle process, under the 101 MiB
+/// this gives; 31 MiB of 1.3 million tiny items (`OBJECTS_PER_RUN` raised) took 577 MiB
+/// through `/sync`, under its 728 MiB.
+const REQUEST_BODY_FACTOR: u64 = 3;
+const REQUEST_BYTES_PER_ITEM: u64 = 512;
+/// The process besides its batch requests: about 10 MiB at rest, with room to spare...
+const BASE_BYTES: u64 = 32 * MIB;
+/// ...and each connection it may hold (`MAX_CONNECTIONS + HEALTH_CONNECTIONS`) with a head
+/// buffer of up to `MAX_HEADER_BYTES`, counted twice for the allocator's rounding and
+/// hyper's own state.
+const CONNECTION_HEADER_FACTOR: u64 = 2;
+const MIB: u64 = 1024 * 1024;
+
+/// The numbers of the Deployment's one container that bound its memory; a setting the
+/// manifest leaves out is the service's default.
+#[derive(Debug, Clone)]
+struct MemorySettings {
+    limit: u64,
+    max_concurrent_exports: u64,
+    max_body_bytes: u64,
+    objects_per_run: u64,
+    connections: u64,
+    max_header_bytes: u64,
+}
+
+impl MemorySettings {
+    fn of(deployment: &Value) -> Self {
+        let c = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let env = c["env"].as_array().unwrap();
+        let setting = |name: &str, default: usize| -> u64 {
+            env.iter()
+                .find(|e| e["name"] == name)
+                .map(|e| {
+                    let v = e["value"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{name}: a string"));
+                    v.parse()
+                        .unwrap_or_else(|_| panic!("{name}={v} is not a number"))
+                })
+                .unwrap_or(default as u64)
+        };
+        let d = darktrace_export::config::Limits::default();
+        MemorySettings {
+            limit: quantity(
+                c["resources"]["limits"]["memory"]
+                    .as_str()
+                    .expect("a memory limit"),
+            ),
+            max_concurrent_exports: setting("MAX_CONCURRENT_EXPORTS", d.max_concurrent_exports),
+            max_body_bytes: setting("MAX_BODY_BYTES", d.max_body_bytes),
+            objects_per_run: setting("OBJECTS_PER_RUN", d.objects_per_run),
+            connections: setting("MAX_CONNECTIONS", d.max_connections)
+                + setting("HEALTH_CONNECTIONS", d.health_connections),
+            max_header_bytes: setting("MAX_HEADER_BYTES", d.max_header_bytes),
+        }
+    }
+
+    fn per_request(&self) -> u64 {
+        REQUEST_BODY_FACTOR * self.max_body_bytes + REQUEST_BYTES_PER_ITEM * self.objects_per_run
+    }
+
+    /// The most the process can hold: every permit taken by a worst-case request, every
+    /// connection open with a full head buffer.
+    fn worst_case(&self) -> u64 {
+        self.max_concurrent_exports * self.per_request()
+            + BASE_BYTES
+            + CONNECTION_HEADER_FACTOR * self.connections * self.max_header_bytes
+    }
+}
+
+/// A Kubernetes memory quantity in bytes: plain, or with a binary (Ki, Mi, Gi) or decimal
+/// (k, M, G) suffix.
+fn quantity(text: &str) -> u64 {
+    let units: [(&str, u64); 6] = [
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("k", 1_000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+    ];
+    let (number, unit) = units
+        .iter()
+        .find_map(|(suffix, unit)| text.strip_suffix(suffix).map(|n| (n, *unit)))
+        .unwrap_or((text, 1));
+    number
+        .parse::<u64>()
+        .unwrap_or_else(|_| panic!("memory quantity {text}"))
+        * unit
+}
+
+#[test]
+fn memory_quantities_are_read_in_bytes() {
+    assert_eq!(quantity("512Mi"), 512 * MIB);
+    assert_eq!(quantity("1Gi"), 1024 * MIB);
+    assert_eq!(quantity("500M"), 500_000_000);
+    assert_eq!(quantity("1048576"), MIB);
+}
+
+/// `MAX_CONCURRENT_EXPORTS` worst-case requests, with every connection open, fit within the
+/// container's memory limit, with the settings as the manifest sets them.
+#[test]
+fn the_memory_limit_holds_every_export_permit_at_its_worst() {
+    let settings = MemorySettings::of(&one("Deployment"));
+    let worst = settings.worst_case();
+    assert!(
+        worst <= settings.limit,
+        "{} MiB at worst ({} x {} MiB per request + base) exceeds the limit of {} MiB: {settings:?}",
+        worst / MIB,
+        settings.max_concurrent_exports,
+        settings.per_request() / MIB,
+        settings.limit / MIB
+    );
+}
+
+/// The check above is not vacuous: the service's default of 64 permits, or the 8 the
+/// manifest once set, would not fit in the manifest's limit at the default body size.
+#[test]
+fn the_memory_check_refuses_more_permits_than_the_limit_holds() {
+    let mut settings = MemorySettings::of(&one("Deployment"));
+    settings.max_body_bytes = darktrace_export::config::Limits::default().max_body_bytes as u64;
+    for permits in [8, 64] {
+        settings.max_concurrent_exports = permits;
+        assert!(
+            settings.worst_case() > settings.limit,
+            "{permits} permits: {settings:?}"
+        );
+    }
+}
