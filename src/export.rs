@@ -237,7 +237,8 @@ pub(crate) fn normalise_echo(name: &str) -> Cow<'_, str> {
     }
 }
 
-fn reconcile_lists<'l>(
+/// Settles each entry of an add call by the list of Darktrace's answer that names it.
+pub fn reconcile_lists<'l>(
     chunk: &[&Accepted],
     added: &'l Option<Vec<String>>,
     updated: &'l Option<Vec<String>>,
@@ -258,6 +259,17 @@ fn reconcile_lists<'l>(
         }
         return;
     }
+    reconcile_by_sets(chunk, added, updated, results);
+}
+
+/// MEASUREMENT: the same settlement, always by sets.
+#[doc(hidden)]
+pub fn reconcile_by_sets<'l>(
+    chunk: &[&Accepted],
+    added: &'l Option<Vec<String>>,
+    updated: &'l Option<Vec<String>>,
+    results: &mut [ItemResult<'_>],
+) {
     let set = |list: &'l Option<Vec<String>>| -> HashSet<Cow<'l, str>> {
         list.iter().flatten().map(|n| normalise_echo(n)).collect()
     };

@@ -107,8 +107,18 @@ impl Screener {
             accepted: Vec::new(),
             first_seen: HashTable::new(),
             hasher: RandomState::new(),
+            by_copy: None,
             duplicates: Vec::new(),
             revoked: HashMap::new(),
+        }
+    }
+
+    /// MEASUREMENT: as `start`, first items found in a `HashMap` keyed by a copy of the value.
+    #[doc(hidden)]
+    pub fn start_by_copy<'a>(&self) -> Screening<'_, 'a> {
+        Screening {
+            by_copy: Some(HashMap::new()),
+            ..self.start()
         }
     }
 
@@ -227,6 +237,7 @@ pub struct Screening<'s, 'a> {
     /// each value is found without a copy of any value.
     first_seen: HashTable<usize>,
     hasher: RandomState,
+    by_copy: Option<HashMap<String, usize>>,
     /// Items settled as duplicates: (item, the first item of its value).
     duplicates: Vec<(usize, usize)>,
     /// Values of items whose status is excluded, by the first such item: no other
@@ -288,6 +299,36 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
             Ok(parsed) => {
                 let kind = parsed.kind();
                 let wire_value = parsed.into_wire_value();
+                if let Some(by_copy) = &mut self.by_copy {
+                    match by_copy.entry(wire_value) {
+                        std::collections::hash_map::Entry::Occupied(seen) => {
+                            let first = *seen.get();
+                            result.settle(Verdict::new(
+                                Reason::Duplicate,
+                                format!("same value as item {first}"),
+                            ));
+                            self.duplicates.push((index, first));
+                        }
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            let wire_value = slot.key().clone();
+                            slot.insert(index);
+                            result.exported_value = Some(match &result.value {
+                                Some(value) if *value == wire_value => value.clone(),
+                                _ => Cow::Owned(wire_value.clone()),
+                            });
+                            self.accepted.push(Accepted {
+                                index,
+                                kind,
+                                wire_value,
+                            });
+                        }
+                    }
+                    if let Named::Name(name) = indicator.kind {
+                        result.type_name = Some(bounded(name));
+                    }
+                    self.results.push(result);
+                    return;
+                }
                 let Screening {
                     accepted,
                     first_seen,
