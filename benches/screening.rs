@@ -1,6 +1,7 @@
 //! Screening throughput: parse, check and normalise a realistic 100,000-indicator ThreatQ
 //! collection, against the floor of merely reading the same bytes (`IgnoredAny`), plus the
-//! cost of building and signing one Darktrace add call.
+//! cost of building and signing one Darktrace add call, and of matching Darktrace's answer to
+//! the entries of one call.
 //!
 //! `cargo bench --bench screening`; see BENCHMARKS.md.
 
@@ -12,10 +13,9 @@ use darktrace_export::config::ScreenConfig;
 use darktrace_export::darktrace::sign;
 use darktrace_export::darktrace::wire::AddCall;
 use darktrace_export::export;
-use darktrace_export::http::request::{Reading, parse_batch, read_items, read_items_with};
-use darktrace_export::outcome::{ItemResult, Reason, Verdict};
+use darktrace_export::http::request::{parse_batch, read_items};
+use darktrace_export::outcome::{Reason, Verdict};
 use darktrace_export::screen::{Accepted, Screener};
-use darktrace_export::threatq::ItemSink;
 use serde::de::IgnoredAny;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -141,14 +141,20 @@ fn alternated_ratio() {
     );
 }
 
-/// Rounds of the mechanism comparison below.
-const MECHANISM_ROUNDS: usize = 21;
+/// Rounds of the reconcile comparison below, unless `MECHANISM_ROUNDS` says otherwise.
+fn mechanism_rounds() -> usize {
+    std::env::var("MECHANISM_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(21)
+}
 
 /// Times of each variant, alternated round by round so that every variant sees the same
 /// load on a shared machine. Each closure times its own stage (set-up left out).
 fn alternate(variants: &mut [(&str, &mut dyn FnMut() -> Duration)]) -> Vec<Vec<Duration>> {
-    let mut times = vec![Vec::with_capacity(MECHANISM_ROUNDS); variants.len()];
-    for round in 0..MECHANISM_ROUNDS {
+    let rounds = mechanism_rounds();
+    let mut times = vec![Vec::with_capacity(rounds); variants.len()];
+    for round in 0..rounds {
         // The order within a round turns too, so neither variant always runs first.
         for step in 0..variants.len() {
             let at = (round + step) % variants.len();
@@ -188,155 +194,43 @@ fn print_stage(stage: &str, names: &[&str], times: &[Vec<Duration>], unit: (&str
     }
 }
 
-/// Each speed mechanism against the simple code it replaces, on the stage it serves.
-fn mechanisms() {
+/// Matching Darktrace's lists to the entries of one add call: the answer Darktrace gives
+/// (every entry in `addedList`, in the order sent), settled without building sets, against
+/// the same names in another order, which are matched by sets.
+fn reconcile() {
     let screener = Screener::new(&ScreenConfig::default(), Some("dt.corp.example"));
     let pending = Verdict::new(Reason::DryRun, "valid; would be sent to Darktrace");
     let body = collection::threatq_collection(INDICATORS, 1);
     let batch = parse_batch(&body, INDICATORS).unwrap();
-    // Every variant gives the same answer, byte for byte, before any is timed.
-    let answer = |s: darktrace_export::screen::Screened| {
-        (serde_json::to_vec(&s.results).unwrap(), s.accepted)
-    };
-    let reference = answer(screener.screen(batch.items.clone(), &pending));
-    let mut by_copy = screener.start_by_copy();
-    for item in batch.items.clone() {
-        by_copy.take(item);
-    }
-    assert!(answer(by_copy.finish(&pending)) == reference);
-    for reading in [Reading::Raw, Reading::Checked, Reading::PathAlways] {
-        let (screening, _) =
-            read_items_with(&body, INDICATORS, || screener.start(), reading).unwrap();
-        assert!(answer(screening.finish(&pending)) == reference);
-    }
-    println!("\nmechanisms, alternated, {MECHANISM_ROUNDS} rounds");
+    let screened = screener.screen(batch.items, &pending);
+    println!("\nreconcile, alternated, {} rounds", mechanism_rounds());
     println!(
         "| stage | variant | median | range | vs first (medians) | vs first (per round: median, range) |"
     );
     println!("|---|---|---|---|---|---|");
-
-    // 1. Reconcile: Darktrace's usual answer names every entry in addedList, in order.
-    let screened = screener.screen(batch.items.clone(), &pending);
-    type Reconcile = for<'l, 'r> fn(
-        &[&Accepted],
-        &'l Option<Vec<String>>,
-        &'l Option<Vec<String>>,
-        &mut [ItemResult<'r>],
-    );
     for entries in [5000, 1000] {
         let chunk: Vec<&Accepted> = screened.accepted.iter().take(entries).collect();
-        let added = Some(
-            chunk
-                .iter()
-                .map(|a| a.wire_value.clone())
-                .collect::<Vec<_>>(),
-        );
-        let updated = Some(Vec::new());
+        let in_order: Vec<String> = chunk.iter().map(|a| a.wire_value.clone()).collect();
+        let mut rotated = in_order.clone();
+        rotated.rotate_left(1);
+        // Enough calls per sample to read a clock that ticks in tens of nanoseconds.
         let repeat = 200_000 / entries;
-        let timer = |f: Reconcile| {
+        let timer = |added: Vec<String>| {
             let mut results = screened.results.clone();
-            let (chunk, added, updated) = (&chunk, &added, &updated);
+            let (chunk, added, updated) = (&chunk, Some(added), Some(Vec::new()));
             move || {
                 let started = Instant::now();
                 for _ in 0..repeat {
-                    f(chunk, black_box(added), updated, &mut results);
+                    export::reconcile_lists(chunk, black_box(&added), &updated, &mut results);
                 }
                 started.elapsed() / repeat as u32
             }
         };
-        let mut fast = timer(export::reconcile_lists);
-        let mut sets = timer(export::reconcile_by_sets);
-        let names = ["in-order fast path", "sets only"];
+        let (mut fast, mut sets) = (timer(in_order), timer(rotated));
+        let names = ["in order: fast path", "another order: sets"];
         let times = alternate(&mut [(names[0], &mut fast), (names[1], &mut sets)]);
         let stage = format!("reconcile {entries}-entry answer");
         print_stage(&stage, &names, &times, ("µs", 1e6));
-    }
-
-    // 2. First-seen values: screening alone, on the list already read.
-    let screen_with = |by_copy: bool| {
-        let (screener, pending, items) = (&screener, &pending, &batch.items);
-        move || {
-            let items = items.clone();
-            let started = Instant::now();
-            let mut screening = if by_copy {
-                screener.start_by_copy()
-            } else {
-                screener.start()
-            };
-            for item in items {
-                screening.take(item);
-            }
-            let screened = black_box(screening.finish(pending));
-            let elapsed = started.elapsed();
-            drop(screened);
-            elapsed
-        }
-    };
-    let names = ["HashTable, no copy", "HashMap<String>, a copy"];
-    let (mut table, mut map) = (screen_with(false), screen_with(true));
-    let times = alternate(&mut [(names[0], &mut table), (names[1], &mut map)]);
-    print_stage("screening 100k (list read)", &names, &times, ("ms", 1e3));
-    // ... and as /export does it, screening beside the reading.
-    let read_and_screen = |by_copy: bool| {
-        let (screener, pending, body) = (&screener, &pending, &body);
-        move || {
-            let started = Instant::now();
-            let (screening, _) = read_items(black_box(body), INDICATORS, || {
-                if by_copy {
-                    screener.start_by_copy()
-                } else {
-                    screener.start()
-                }
-            })
-            .unwrap();
-            let screened = black_box(screening.finish(pending));
-            let elapsed = started.elapsed();
-            drop(screened);
-            elapsed
-        }
-    };
-    let (mut table, mut map) = (read_and_screen(false), read_and_screen(true));
-    let times = alternate(&mut [(names[0], &mut table), (names[1], &mut map)]);
-    print_stage("read + screen 100k", &names, &times, ("ms", 1e3));
-
-    // 3. Keys: read and screen as /export does, and read a body broken at its end.
-    let broken = {
-        let mut broken = body.clone();
-        let at = broken.len() - 2;
-        broken.truncate(at);
-        broken.extend_from_slice(b"]");
-        broken
-    };
-    let readings = [Reading::Raw, Reading::Checked, Reading::PathAlways];
-    let names = [
-        "raw keys, re-read on error",
-        "text keys, re-read on error for the path",
-        "text keys, path tracked, one read",
-    ];
-    for (stage, body, valid) in [
-        ("read + screen 100k", &body, true),
-        ("refuse 100k broken at the end", &broken, false),
-    ] {
-        let timer = |reading: Reading| {
-            let (screener, pending) = (&screener, &pending);
-            move || {
-                let started = Instant::now();
-                let read = read_items_with(body, INDICATORS, || screener.start(), reading);
-                assert_eq!(read.is_ok(), valid);
-                let screened = read.map(|(screening, _)| black_box(screening.finish(pending)));
-                let elapsed = started.elapsed();
-                drop(screened);
-                elapsed
-            }
-        };
-        let mut variants: Vec<_> = readings.map(timer).into_iter().collect();
-        let mut list: Vec<(&str, &mut dyn FnMut() -> Duration)> = names
-            .iter()
-            .zip(&mut variants)
-            .map(|(n, v)| (*n, v as &mut dyn FnMut() -> Duration))
-            .collect();
-        let times = alternate(&mut list);
-        print_stage(stage, &names, &times, ("ms", 1e3));
     }
 }
 
@@ -346,5 +240,5 @@ fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
     alternated_ratio();
-    mechanisms();
+    reconcile();
 }

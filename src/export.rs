@@ -245,7 +245,8 @@ pub fn reconcile_lists<'l>(
     results: &mut [ItemResult<'_>],
 ) {
     // The usual answer names every entry in one list, in the order sent: the whole chunk
-    // then shares that list's verdict, found without building sets.
+    // then shares that list's verdict, found without building sets (a fifth to a quarter
+    // of the cost of matching by sets; see BENCHMARKS.md).
     let whole_chunk = if is_empty(updated) && names_chunk_in_order(added, chunk) {
         Some(added_verdict())
     } else if is_empty(added) && names_chunk_in_order(updated, chunk) {
@@ -262,9 +263,8 @@ pub fn reconcile_lists<'l>(
     reconcile_by_sets(chunk, added, updated, results);
 }
 
-/// MEASUREMENT: the same settlement, always by sets.
-#[doc(hidden)]
-pub fn reconcile_by_sets<'l>(
+/// Settles each entry by whether either list names it, in any order and spelling.
+fn reconcile_by_sets<'l>(
     chunk: &[&Accepted],
     added: &'l Option<Vec<String>>,
     updated: &'l Option<Vec<String>>,

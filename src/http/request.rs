@@ -70,29 +70,6 @@ pub fn read_items<'a, S: ItemSink<'a> + Send>(
     objects_per_run: usize,
     new_sink: impl Fn() -> S,
 ) -> Result<(S, BodyOverrides), Problem> {
-    read_items_with(body, objects_per_run, new_sink, Reading::Raw)
-}
-
-/// MEASUREMENT: how the first read takes keys.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reading {
-    /// Keys as bytes, no path; a refused body read again checked, with the path.
-    Raw,
-    /// Keys as text, no path; a refused body read again with the path.
-    Checked,
-    /// One read, keys as text, path tracked.
-    PathAlways,
-}
-
-/// MEASUREMENT: `read_items` with the first read chosen.
-#[doc(hidden)]
-pub fn read_items_with<'a, S: ItemSink<'a> + Send>(
-    body: &'a [u8],
-    objects_per_run: usize,
-    new_sink: impl Fn() -> S,
-    reading: Reading,
-) -> Result<(S, BodyOverrides), Problem> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Problem::not_json(
             "the body is empty; send a JSON array of indicators, or an object with \"data\" or \"indicators\"",
@@ -101,19 +78,18 @@ pub fn read_items_with<'a, S: ItemSink<'a> + Send>(
     let beside = (body.len() >= HANDOFF_FROM_BYTES)
         .then(|| {
             handoff::take_beside(new_sink(), |handoff| {
-                first_read(body, objects_per_run, handoff, reading)
+                read_raw(body, objects_per_run, handoff)
             })
         })
         .flatten();
     let (mut sink, first) = beside.unwrap_or_else(|| {
         let mut sink = new_sink();
-        let read = first_read(body, objects_per_run, &mut sink, reading);
+        let read = read_raw(body, objects_per_run, &mut sink);
         (sink, read)
     });
     let read = match first {
         Ok(read) => read,
-        Err(Ok(problem)) => return Err(problem),
-        Err(Err(_)) => {
+        Err(_) => {
             sink = new_sink();
             read_checked(body, objects_per_run, &mut sink)?
         }
@@ -130,30 +106,16 @@ pub fn read_items_with<'a, S: ItemSink<'a> + Send>(
     Ok((sink, read.overrides))
 }
 
-fn first_read<'a, S: ItemSink<'a>>(
-    body: &'a [u8],
-    objects_per_run: usize,
-    sink: &mut S,
-    reading: Reading,
-) -> Result<BatchRead, Result<Problem, serde_json::Error>> {
-    match reading {
-        Reading::Raw => read_raw(body, objects_per_run, sink, KeyReading::Raw).map_err(Err),
-        Reading::Checked => read_raw(body, objects_per_run, sink, KeyReading::Checked).map_err(Err),
-        Reading::PathAlways => read_checked(body, objects_per_run, sink).map_err(Ok),
-    }
-}
-
 /// The first read: keys raw, no path tracked.
 fn read_raw<'a, S: ItemSink<'a>>(
     body: &'a [u8],
     objects_per_run: usize,
     sink: &mut S,
-    keys: KeyReading,
 ) -> Result<BatchRead, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let read = BatchSeed {
         max_items: objects_per_run,
-        keys,
+        keys: KeyReading::Raw,
         sink,
     }
     .deserialize(&mut deserializer)?;
