@@ -1,6 +1,7 @@
 //! Screening throughput: parse, check and normalise a realistic 100,000-indicator ThreatQ
 //! collection, against the floor of merely reading the same bytes (`IgnoredAny`), plus the
-//! cost of building and signing one Darktrace add call.
+//! cost of building and signing one Darktrace add call, and of matching Darktrace's answer to
+//! the entries of one call.
 //!
 //! `cargo bench --bench screening`; see BENCHMARKS.md.
 
@@ -11,12 +12,13 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use darktrace_export::config::ScreenConfig;
 use darktrace_export::darktrace::sign;
 use darktrace_export::darktrace::wire::AddCall;
+use darktrace_export::export;
 use darktrace_export::http::request::{parse_batch, read_items};
 use darktrace_export::outcome::{Reason, Verdict};
-use darktrace_export::screen::Screener;
+use darktrace_export::screen::{Accepted, Screener};
 use serde::de::IgnoredAny;
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const INDICATORS: usize = 100_000;
 
@@ -139,10 +141,104 @@ fn alternated_ratio() {
     );
 }
 
+/// Rounds of the reconcile comparison below, unless `MECHANISM_ROUNDS` says otherwise.
+fn mechanism_rounds() -> usize {
+    std::env::var("MECHANISM_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(21)
+}
+
+/// Times of each variant, alternated round by round so that every variant sees the same
+/// load on a shared machine. Each closure times its own stage (set-up left out).
+fn alternate(variants: &mut [(&str, &mut dyn FnMut() -> Duration)]) -> Vec<Vec<Duration>> {
+    let rounds = mechanism_rounds();
+    let mut times = vec![Vec::with_capacity(rounds); variants.len()];
+    for round in 0..rounds {
+        // The order within a round turns too, so neither variant always runs first.
+        for step in 0..variants.len() {
+            let at = (round + step) % variants.len();
+            times[at].push((variants[at].1)());
+        }
+    }
+    times
+}
+
+fn print_stage(stage: &str, names: &[&str], times: &[Vec<Duration>], unit: (&str, f64)) {
+    let median = |t: &[Duration]| {
+        let mut t = t.to_vec();
+        t.sort();
+        t[t.len() / 2]
+    };
+    let base = &times[0];
+    for (name, t) in names.iter().zip(times) {
+        let mut sorted = t.clone();
+        sorted.sort();
+        let mut ratios: Vec<f64> = t
+            .iter()
+            .zip(base)
+            .map(|(t, b)| t.as_secs_f64() / b.as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "| {stage} | {name} | {:.1} {} | {:.1}–{:.1} | {:+.1}% | {:+.1}% ({:+.1}% to {:+.1}%) |",
+            median(t).as_secs_f64() * unit.1,
+            unit.0,
+            sorted[0].as_secs_f64() * unit.1,
+            sorted[sorted.len() - 1].as_secs_f64() * unit.1,
+            100.0 * (median(t).as_secs_f64() / median(base).as_secs_f64() - 1.0),
+            100.0 * (ratios[ratios.len() / 2] - 1.0),
+            100.0 * (ratios[0] - 1.0),
+            100.0 * (ratios[ratios.len() - 1] - 1.0),
+        );
+    }
+}
+
+/// Matching Darktrace's lists to the entries of one add call: the answer Darktrace gives
+/// (every entry in `addedList`, in the order sent), settled without building sets, against
+/// the same names in another order, which are matched by sets.
+fn reconcile() {
+    let screener = Screener::new(&ScreenConfig::default(), Some("dt.corp.example"));
+    let pending = Verdict::new(Reason::DryRun, "valid; would be sent to Darktrace");
+    let body = collection::threatq_collection(INDICATORS, 1);
+    let batch = parse_batch(&body, INDICATORS).unwrap();
+    let screened = screener.screen(batch.items, &pending);
+    println!("\nreconcile, alternated, {} rounds", mechanism_rounds());
+    println!(
+        "| stage | variant | median | range | vs first (medians) | vs first (per round: median, range) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for entries in [5000, 1000] {
+        let chunk: Vec<&Accepted> = screened.accepted.iter().take(entries).collect();
+        let in_order: Vec<String> = chunk.iter().map(|a| a.wire_value.clone()).collect();
+        let mut rotated = in_order.clone();
+        rotated.rotate_left(1);
+        // Enough calls per sample to read a clock that ticks in tens of nanoseconds.
+        let repeat = 200_000 / entries;
+        let timer = |added: Vec<String>| {
+            let mut results = screened.results.clone();
+            let (chunk, added, updated) = (&chunk, Some(added), Some(Vec::new()));
+            move || {
+                let started = Instant::now();
+                for _ in 0..repeat {
+                    export::reconcile_lists(chunk, black_box(&added), &updated, &mut results);
+                }
+                started.elapsed() / repeat as u32
+            }
+        };
+        let (mut fast, mut sets) = (timer(in_order), timer(rotated));
+        let names = ["in order: fast path", "another order: sets"];
+        let times = alternate(&mut [(names[0], &mut fast), (names[1], &mut sets)]);
+        let stage = format!("reconcile {entries}-entry answer");
+        print_stage(&stage, &names, &times, ("µs", 1e6));
+    }
+}
+
 criterion_group!(benches, screening);
 
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
     alternated_ratio();
+    reconcile();
 }
