@@ -19,10 +19,10 @@ use bytes::Bytes;
 use darktrace_export::config::{DarktraceConfig, ScreenConfig};
 use darktrace_export::darktrace::wire::AddCall;
 use darktrace_export::darktrace::{CallTally, DarktraceClient};
-use darktrace_export::http::request::{parse_batch, read_items};
 use darktrace_export::outcome::{Reason, Verdict};
 use darktrace_export::screen::Screener;
 use darktrace_export::simulator::{Simulator, Store};
+use darktrace_export::threatq::{parse_batch, read_batch};
 use futures_util::future::join_all;
 
 const PUBLIC: &str = "bench-public-token";
@@ -204,7 +204,7 @@ fn screen_once(body: &[u8]) -> Duration {
     let pending = Verdict::new(Reason::DryRun, "");
     let started = Instant::now();
     let (screening, _) =
-        read_items(body, INDICATORS, || screener.start()).expect("collection parses");
+        read_batch(body, INDICATORS, || screener.start()).expect("collection parses");
     let accepted = screening.finish(&pending).accepted.len();
     let elapsed = started.elapsed();
     assert!(accepted > 0);

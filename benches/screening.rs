@@ -13,9 +13,9 @@ use darktrace_export::config::ScreenConfig;
 use darktrace_export::darktrace::sign;
 use darktrace_export::darktrace::wire::AddCall;
 use darktrace_export::export;
-use darktrace_export::http::request::{parse_batch, read_items};
 use darktrace_export::outcome::{Reason, Verdict};
 use darktrace_export::screen::{Accepted, Screener};
+use darktrace_export::threatq::{parse_batch, read_batch};
 use serde::de::IgnoredAny;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -49,7 +49,7 @@ fn screening(c: &mut Criterion) {
         group.bench_function("parse_and_screen", |b| {
             b.iter(|| {
                 let (screening, _) =
-                    read_items(black_box(&body), count, || screener.start()).unwrap();
+                    read_batch(black_box(&body), count, || screener.start()).unwrap();
                 screening.finish(&pending)
             })
         });
@@ -112,7 +112,7 @@ fn alternated_ratio() {
         serde_json::from_slice::<IgnoredAny>(black_box(&body)).unwrap();
         floor.push(started.elapsed());
         let started = Instant::now();
-        let (judged, _) = read_items(black_box(&body), INDICATORS, || screener.start()).unwrap();
+        let (judged, _) = read_batch(black_box(&body), INDICATORS, || screener.start()).unwrap();
         black_box(judged.finish(&pending));
         screening.push(started.elapsed());
     }

@@ -13,7 +13,7 @@ use crate::export::RequestSettings;
 use crate::http::problem::Problem;
 use crate::http::{AppState, request};
 use crate::outcome::{Outcome, Reason, Report};
-use crate::threatq::Batch;
+use crate::threatq::{self, Batch};
 
 /// Exports each valid indicator to Darktrace under the source.
 #[tracing::instrument(name = "export", skip_all)]
@@ -27,7 +27,7 @@ pub async fn export(
     request::check_query(&state.config, query.as_deref())?;
     // Each item is judged as soon as it is read, while its bytes are still in the cache.
     let (screening, overrides) =
-        request::read_items(&body, state.config.limits.objects_per_run, || {
+        threatq::read_batch(&body, state.config.limits.objects_per_run, || {
             state.exporter.screener.start()
         })?;
     let settings = request::settings(&state.config, &overrides, query.as_deref())?;
@@ -48,7 +48,7 @@ fn read_batch<'b>(
     body: &'b Bytes,
 ) -> Result<(Batch<'b>, RequestSettings), Problem> {
     request::check_query(&state.config, query)?;
-    let batch = request::parse_batch(body, state.config.limits.objects_per_run)?;
+    let batch = threatq::parse_batch(body, state.config.limits.objects_per_run)?;
     let settings = request::settings(&state.config, &batch.overrides, query)?;
     Ok((batch, settings))
 }

@@ -4,7 +4,6 @@ pub mod auth;
 pub mod batch;
 pub mod docs;
 pub mod fallback;
-pub mod handoff;
 pub mod health;
 pub mod held;
 pub mod intake;

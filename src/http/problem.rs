@@ -251,6 +251,19 @@ impl Problem {
     }
 }
 
+impl From<crate::threatq::ReadError> for Problem {
+    fn from(error: crate::threatq::ReadError) -> Self {
+        use crate::threatq::ReadError;
+        let detail = error.detail();
+        match error {
+            ReadError::NotJson(_) => Problem::not_json(detail),
+            ReadError::WrongShape(_) => Problem::wrong_shape(detail),
+            ReadError::TooMany { .. } => Problem::too_large(detail),
+            ReadError::StrayKey(_) => Problem::bad_parameter(detail),
+        }
+    }
+}
+
 impl Problem {
     /// The problem with RFC 9457 extension members (an object's fields) beside the standard
     /// ones, for refusals that must show what they refused, such as a sync plan.

@@ -1,0 +1,14 @@
+//! ThreatQ input: the lenient object model of an indicator ([`item`]), the three forms of a
+//! request body ([`batch`]), the per-request overrides a body may carry ([`overrides`]), and
+//! the one way a body is read ([`read`]), on one thread or two ([`handoff`]).
+
+pub mod batch;
+pub mod handoff;
+pub mod item;
+pub mod overrides;
+pub mod read;
+
+pub use batch::{Batch, BatchRead, BatchSeed, ItemSink};
+pub use item::{Indicator, Item, ItemId, KeyReading, Named, RawValue, Text};
+pub use overrides::{BodyOverrides, OVERRIDE_KEYS, StrayKey};
+pub use read::{ReadError, parse_batch, read_batch};
