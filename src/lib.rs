@@ -18,7 +18,7 @@ pub mod healthcheck;
 pub mod http;
 pub mod indicator;
 pub mod outcome;
-pub mod protect;
+
 pub mod removal;
 pub mod screen;
 pub mod simulator;

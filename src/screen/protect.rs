@@ -87,7 +87,7 @@ impl Protection {
             fqdn_as_hostname: config.fqdn_as_hostname,
             protected_domains: config.protected_domains.clone(),
             protected_networks: config.protected_networks.clone(),
-            darktrace_host: darktrace_host.and_then(crate::screen::host_indicator),
+            darktrace_host: darktrace_host.and_then(host_indicator),
             non_routable_v4: NON_ROUTABLE_V4
                 .iter()
                 .map(|(net, name)| (net.parse().expect("built-in range"), *name))
@@ -236,6 +236,18 @@ fn forms_of(ip: IpAddr) -> impl Iterator<Item = IpAddr> {
 
 fn same_address(a: IpAddr, b: IpAddr) -> bool {
     forms_of(a).any(|form| form == b)
+}
+
+/// The Darktrace host as an indicator, when it is a name or an address.
+pub fn host_indicator(host: &str) -> Option<Indicator> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => Some(Indicator::Ipv4(ip)),
+        Ok(IpAddr::V6(ip)) => Some(Indicator::Ipv6(ip)),
+        Err(_) => crate::indicator::Fqdn::parse(host)
+            .ok()
+            .map(Indicator::Fqdn),
+    }
 }
 
 #[cfg(test)]
