@@ -12,8 +12,8 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use darktrace_export::config::ScreenConfig;
 use darktrace_export::darktrace::sign;
 use darktrace_export::darktrace::wire::AddCall;
-use darktrace_export::export;
 use darktrace_export::outcome::{Reason, Verdict};
+use darktrace_export::pipeline::reconcile;
 use darktrace_export::screen::{Accepted, Screener};
 use darktrace_export::threatq::{parse_batch, read_batch};
 use serde::de::IgnoredAny;
@@ -221,7 +221,7 @@ fn reconcile() {
             move || {
                 let started = Instant::now();
                 for _ in 0..repeat {
-                    export::reconcile_lists(chunk, black_box(&added), &updated, &mut results);
+                    reconcile::reconcile_lists(chunk, black_box(&added), &updated, &mut results);
                 }
                 started.elapsed() / repeat as u32
             }

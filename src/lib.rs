@@ -13,16 +13,13 @@ pub mod config;
 pub mod darktrace;
 pub mod deadline;
 pub mod demo;
-pub mod export;
 pub mod healthcheck;
 pub mod http;
 pub mod indicator;
 pub mod outcome;
-
-pub mod removal;
+pub mod pipeline;
 pub mod screen;
 pub mod simulator;
 pub mod source_lock;
-pub mod sync;
 pub mod telemetry;
 pub mod threatq;

@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 
 use crate::darktrace::CallTally;
 use crate::deadline::Deadline;
-use crate::export::RequestSettings;
 use crate::http::problem::Problem;
 use crate::http::{AppState, request};
 use crate::outcome::{Outcome, Reason, Report};
+use crate::pipeline::RequestSettings;
 use crate::threatq::{self, Batch};
 
 /// Exports each valid indicator to Darktrace under the source.

@@ -30,7 +30,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::config::Config;
 use crate::deadline::Drain;
-use crate::export::Exporter;
+use crate::pipeline::Exporter;
 use crate::source_lock::SourceLocks;
 use auth::BearerTokens;
 use health::Readiness;

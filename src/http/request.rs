@@ -7,8 +7,8 @@ use chrono::Utc;
 use crate::config::{
     Config, MAX_DAYS_TO_EXPIRATION, check_description, check_source_name, parse_bool,
 };
-use crate::export::{RequestSettings, expiry_after};
 use crate::http::problem::Problem;
+use crate::pipeline::{RequestSettings, expiry_after};
 use crate::threatq::{BodyOverrides, OVERRIDE_KEYS};
 
 /// Refuses bodies that are not declared JSON.

@@ -6,74 +6,14 @@
 //! `removeall`, which wipes every source, is never sent. Calls go out in parallel within the
 //! client's `DARKTRACE_CONCURRENCY`, with its retry rules.
 
-use std::collections::HashMap;
-
-use crate::deadline::Deadline;
 use futures_util::future::join_all;
 
+use super::held::{Held, read_failure};
+use super::{Exporter, RequestSettings, report};
 use crate::darktrace::{CallError, CallTally};
-use crate::export::{Exporter, RequestSettings, normalise_echo, report};
-use crate::outcome::deadline_verdict;
-use crate::outcome::{Reason, Report, Verdict};
+use crate::deadline::Deadline;
+use crate::outcome::{Reason, Report, Verdict, deadline_verdict};
 use crate::threatq::Item;
-
-/// The entries Darktrace holds under one source, as it spells them, in the order it listed
-/// them, found by the form the service sends.
-#[derive(Debug, Clone, Default)]
-pub struct Held {
-    names: Vec<String>,
-    by_value: HashMap<String, usize>,
-}
-
-impl Held {
-    /// Keeps the first spelling of names that normalise alike.
-    pub fn new(listed: impl IntoIterator<Item = String>) -> Held {
-        let mut held = Held::default();
-        for name in listed {
-            let value = normalise_echo(&name).into_owned();
-            if value.is_empty() || held.by_value.contains_key(&value) {
-                continue;
-            }
-            held.by_value.insert(value, held.names.len());
-            held.names.push(name);
-        }
-        held
-    }
-
-    /// Darktrace's spelling of `wire_value`, when it holds it.
-    pub fn get(&self, wire_value: &str) -> Option<&str> {
-        self.by_value
-            .get(wire_value)
-            .map(|&i| self.names[i].as_str())
-    }
-
-    /// `(normalised value, Darktrace's spelling)` in Darktrace's order.
-    pub fn iter(&self) -> impl Iterator<Item = (String, &str)> {
-        self.names
-            .iter()
-            .map(|name| (normalise_echo(name).into_owned(), name.as_str()))
-    }
-
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-}
-
-/// The verdict of every item a request could not judge because the source could not be read.
-pub fn read_failure(error: &CallError, source: &str) -> Verdict {
-    let cause = error.verdict();
-    Verdict::new(
-        cause.reason,
-        format!(
-            "could not read what Darktrace holds under source {source}, so nothing was changed: {}",
-            cause.detail
-        ),
-    )
-}
 
 /// The verdict of a removal call; `why` says why the entry goes.
 fn removal_verdict(
@@ -193,31 +133,5 @@ impl Exporter {
             removal_verdict(answer, source, &removal.why)
         }))
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn held_finds_darktrace_spellings_by_the_sent_form_and_keeps_order() {
-        let held = Held::new(
-            ["B.Example.", "a.example", "b.example", "198.51.100.7"]
-                .into_iter()
-                .map(String::from),
-        );
-        assert_eq!(held.len(), 3);
-        assert_eq!(held.get("b.example"), Some("B.Example."));
-        assert_eq!(held.get("c.example"), None);
-        let order: Vec<String> = held.iter().map(|(value, _)| value).collect();
-        assert_eq!(order, vec!["b.example", "a.example", "198.51.100.7"]);
-    }
-
-    #[test]
-    fn a_failed_read_keeps_the_calls_reason_and_says_nothing_changed() {
-        let verdict = read_failure(&CallError::Clock, "ThreatQ");
-        assert_eq!(verdict.reason, Reason::DarktraceClock);
-        assert!(verdict.detail.contains("nothing was changed"));
     }
 }

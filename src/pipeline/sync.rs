@@ -15,10 +15,11 @@ use crate::deadline::Deadline;
 use serde::Serialize;
 
 use crate::darktrace::CallTally;
-use crate::export::{Exporter, RequestSettings, report};
 use crate::outcome::deadline_verdict;
 use crate::outcome::{ItemResult, Reason, Removal, Report, Verdict};
-use crate::removal::{Held, PlannedRemoval, read_failure};
+use crate::pipeline::held::{Held, read_failure};
+use crate::pipeline::remove::PlannedRemoval;
+use crate::pipeline::{Exporter, RequestSettings, report};
 use crate::screen::Accepted;
 use crate::threatq::Item;
 

@@ -1,0 +1,159 @@
+//! `/export`: the accepted items planned into add calls (batch size, hostname flag), sent
+//! within the deadline, and each settled by Darktrace's answer.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use futures_util::future::join_all;
+
+use super::reconcile::{confirmed_verdict, normalise_echo, reconcile_lists};
+use super::{Exporter, RequestSettings, report};
+use crate::darktrace::wire::{AddAnswer, AddCall};
+use crate::darktrace::{CallError, CallTally};
+use crate::deadline::Deadline;
+use crate::indicator::IndicatorType;
+use crate::outcome::{ItemResult, Reason, Report, Verdict, deadline_verdict};
+use crate::screen::{Accepted, Screening};
+
+impl Exporter {
+    /// Exports a batch whose items were judged as they were read, and answers for each.
+    /// `screening` must come from `self.screener.start()`: the export rules, not the
+    /// removal rules.
+    pub async fn export_screened<'a>(
+        &self,
+        screening: Screening<'_, 'a>,
+        settings: &RequestSettings,
+        deadline: &Deadline,
+        tally: &CallTally,
+    ) -> Report<'a> {
+        let pending = if settings.dry_run {
+            Verdict::new(Reason::DryRun, "valid; would be sent to Darktrace")
+        } else {
+            deadline_verdict()
+        };
+        let screened = screening.finish(&pending);
+        let mut results = screened.results;
+        if !settings.dry_run {
+            self.send_adds(&screened.accepted, settings, deadline, tally, &mut results)
+                .await;
+        }
+        report(settings, results)
+    }
+
+    /// Sends `accepted` in chunks, in parallel within the client's limit, and settles their
+    /// results.
+    pub async fn send_adds(
+        &self,
+        accepted: &[Accepted],
+        settings: &RequestSettings,
+        deadline: &Deadline,
+        tally: &CallTally,
+        results: &mut [ItemResult<'_>],
+    ) {
+        let chunks = self.plan(accepted);
+        let calls = chunks.iter().map(|chunk| AddCall {
+            entries: chunk.iter().map(|a| a.wire_value.as_str()).collect(),
+            source: &settings.source,
+            expiry: settings.expiry.as_deref(),
+            description: settings.description.as_deref(),
+            hostname: chunk.first().is_some_and(|a| self.is_hostname(a.kind)),
+        });
+        let answers = join_all(
+            calls.map(|call| async move { deadline.run(self.client.add(&call, tally)).await }),
+        )
+        .await;
+
+        let mut unconfirmed: Vec<(&Accepted, &AddAnswer, usize)> = Vec::new();
+        for (chunk, answer) in chunks.iter().zip(&answers) {
+            match answer {
+                Err(_elapsed) => {} // stays failed/deadline
+                Ok(Err(error)) => {
+                    let verdict = error.verdict();
+                    tracing::warn!(error = %error, entries = chunk.len(), "Darktrace add call failed");
+                    for item in chunk {
+                        results[item.index].settle(verdict.clone());
+                    }
+                }
+                Ok(Ok(answer)) => match (&answer.added_list, &answer.updated_list) {
+                    (None, None) => {
+                        unconfirmed.extend(chunk.iter().map(|item| (*item, answer, chunk.len())))
+                    }
+                    (added, updated) => reconcile_lists(chunk, added, updated, results),
+                },
+            }
+        }
+        if !unconfirmed.is_empty() {
+            self.confirm(&unconfirmed, settings, deadline, tally, results)
+                .await;
+        }
+    }
+
+    /// Confirms entries of answers without lists with one read of the source.
+    async fn confirm(
+        &self,
+        unconfirmed: &[(&Accepted, &AddAnswer, usize)],
+        settings: &RequestSettings,
+        deadline: &Deadline,
+        tally: &CallTally,
+        results: &mut [ItemResult<'_>],
+    ) {
+        let listed = deadline
+            .run(self.client.entries(&settings.source, tally))
+            .await
+            .unwrap_or_else(|_elapsed| {
+                Err(CallError::Unexpected(
+                    "the check ran out of time (REQUEST_TIMEOUT_SECS)".into(),
+                ))
+            });
+        match listed {
+            Ok(names) => {
+                let present: HashSet<Cow<'_, str>> =
+                    names.iter().map(|n| normalise_echo(n)).collect();
+                for (item, answer, sent) in unconfirmed {
+                    let verdict = if present.contains(item.wire_value.as_str()) {
+                        confirmed_verdict(answer, *sent)
+                    } else {
+                        Verdict::new(
+                            Reason::Rejected,
+                            format!(
+                                "Darktrace said SUCCESS but does not list it under source {}",
+                                settings.source
+                            ),
+                        )
+                    };
+                    results[item.index].settle(verdict);
+                }
+            }
+            Err(error) => {
+                for (item, _, _) in unconfirmed {
+                    results[item.index].settle(Verdict::new(
+                        Reason::Accepted,
+                        format!(
+                            "Darktrace said SUCCESS without per-entry lists, and the check failed: {error}"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Splits accepted items into calls: hostnames apart (the flag covers a whole call),
+    /// then chunks of `batch_size`.
+    fn plan<'x>(&self, accepted: &'x [Accepted]) -> Vec<Vec<&'x Accepted>> {
+        let (hostnames, others): (Vec<&Accepted>, Vec<&Accepted>) =
+            accepted.iter().partition(|a| self.is_hostname(a.kind));
+        [others, hostnames]
+            .into_iter()
+            .flat_map(|group| {
+                group
+                    .chunks(self.batch_size)
+                    .map(<[&Accepted]>::to_vec)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    fn is_hostname(&self, kind: IndicatorType) -> bool {
+        self.fqdn_as_hostname && kind == IndicatorType::Fqdn
+    }
+}
