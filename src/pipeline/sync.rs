@@ -11,15 +11,14 @@
 
 use std::collections::HashSet;
 
-use crate::deadline::Deadline;
 use serde::Serialize;
 
+use super::held::{Held, read_failure};
+use super::remove::PlannedRemoval;
+use super::{Exporter, RequestSettings, report};
 use crate::darktrace::CallTally;
-use crate::outcome::deadline_verdict;
-use crate::outcome::{ItemResult, Reason, Removal, Report, Verdict};
-use crate::pipeline::held::{Held, read_failure};
-use crate::pipeline::remove::PlannedRemoval;
-use crate::pipeline::{Exporter, RequestSettings, report};
+use crate::deadline::Deadline;
+use crate::outcome::{ItemResult, Reason, Removal, Report, Verdict, deadline_verdict};
 use crate::screen::Accepted;
 use crate::threatq::Item;
 
@@ -54,14 +53,171 @@ impl CapExceeded {
 }
 
 /// An item of the collection whose held entry goes, with why.
-struct Revocation<'h> {
-    index: usize,
-    name: &'h str,
-    why: String,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation<'h> {
+    pub index: usize,
+    /// Darktrace's spelling of the entry.
+    pub name: &'h str,
+    /// The item's own result detail: why it is not exported.
+    pub why: String,
+}
+
+/// What a sync does to the source, worked out from the screened collection and what
+/// Darktrace holds. Pure: every rule of it is tested without a Darktrace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncPlan<'h> {
+    /// Items the collection holds but does not export, whose entry Darktrace holds.
+    pub revocations: Vec<Revocation<'h>>,
+    /// Entries Darktrace holds under the source that the collection does not name.
+    pub strays: Vec<&'h str>,
+    /// How many items the sync adds or refreshes.
+    pub exportable: usize,
+}
+
+impl<'h> SyncPlan<'h> {
+    /// The plan for `exported` (the accepted items) and `revoked` (items identified but not
+    /// exported), whose results are `results`, against `held`.
+    pub fn new(
+        exported: &[Accepted],
+        revoked: &[&Accepted],
+        results: &[ItemResult<'_>],
+        held: &'h Held,
+    ) -> SyncPlan<'h> {
+        let revocations = revoked
+            .iter()
+            .filter_map(|r| {
+                held.get(&r.wire_value).map(|name| Revocation {
+                    index: r.index,
+                    name,
+                    why: results[r.index].detail.to_string(),
+                })
+            })
+            .collect();
+        let named: HashSet<&str> = exported
+            .iter()
+            .chain(revoked.iter().copied())
+            .map(|a| a.wire_value.as_str())
+            .collect();
+        let strays = held
+            .iter()
+            .filter(|(value, _)| !named.contains(value.as_str()))
+            .map(|(_, name)| name)
+            .collect();
+        SyncPlan {
+            revocations,
+            strays,
+            exportable: exported.len(),
+        }
+    }
+
+    /// How many entries the plan removes.
+    pub fn removals(&self) -> usize {
+        self.revocations.len() + self.strays.len()
+    }
+
+    /// Why the plan may not be carried out without `force=true`, if it may not: it removes
+    /// more than `max_removals`, or it removes anything while exporting nothing (`[]`, a page
+    /// with no data, all skipped: far more often a query gone wrong than a wish to empty the
+    /// source). A dry run is never refused: it only shows the plan.
+    pub fn refusal(&self, settings: &RequestSettings, max_removals: usize) -> Option<CapExceeded> {
+        let planned = self.removals();
+        let empties_source = self.exportable == 0 && planned > 0;
+        if settings.dry_run || settings.force || (planned <= max_removals && !empties_source) {
+            return None;
+        }
+        let plan = |value: &str, detail: String| Removal {
+            value: value.to_owned(),
+            outcome: Reason::DryRunRemoval.outcome(),
+            reason: Reason::DryRunRemoval,
+            detail: detail.into(),
+        };
+        let removals = self
+            .revocations
+            .iter()
+            .map(|r| {
+                plan(
+                    r.name,
+                    format!("item {} of the collection: {}", r.index, r.why),
+                )
+            })
+            .chain(
+                self.strays
+                    .iter()
+                    .map(|name| plan(name, "not in the collection".to_owned())),
+            )
+            .collect();
+        Some(CapExceeded {
+            source: settings.source.clone(),
+            sync_max_removals: max_removals,
+            planned_removals: planned,
+            exportable: self.exportable,
+            removals,
+        })
+    }
+
+    /// A dry run's answer: each revoked item `would_remove`, and the strays listed so.
+    pub fn show(&self, source: &str, results: &mut [ItemResult<'_>]) -> Vec<Removal> {
+        for r in &self.revocations {
+            results[r.index].settle(Verdict::new(
+                Reason::DryRunRemoval,
+                format!(
+                    "Darktrace holds it under source {source} and it would be removed: {}",
+                    r.why
+                ),
+            ));
+        }
+        self.strays
+            .iter()
+            .map(|name| Removal {
+                value: (*name).to_owned(),
+                outcome: Reason::DryRunRemoval.outcome(),
+                reason: Reason::DryRunRemoval,
+                detail: format!(
+                    "Darktrace holds it under source {source}, the collection does not name it, and it would be removed"
+                )
+                .into(),
+            })
+            .collect()
+    }
+
+    /// The removal calls, revocations first, then strays.
+    pub fn calls(&self) -> Vec<PlannedRemoval<'h>> {
+        self.revocations
+            .iter()
+            .map(|r| PlannedRemoval {
+                name: r.name,
+                why: format!(": {}", r.why),
+            })
+            .chain(self.strays.iter().map(|name| PlannedRemoval {
+                name,
+                why: ": not in the collection".into(),
+            }))
+            .collect()
+    }
+
+    /// Settles the revoked items and lists the strays by the verdicts of [`Self::calls`],
+    /// given in the same order.
+    pub fn settle(&self, verdicts: Vec<Verdict>, results: &mut [ItemResult<'_>]) -> Vec<Removal> {
+        let mut verdicts = verdicts.into_iter();
+        for (r, verdict) in self.revocations.iter().zip(verdicts.by_ref()) {
+            results[r.index].settle(verdict);
+        }
+        self.strays
+            .iter()
+            .zip(verdicts)
+            .map(|(name, verdict)| Removal {
+                value: (*name).to_owned(),
+                outcome: verdict.reason.outcome(),
+                reason: verdict.reason,
+                detail: verdict.detail,
+            })
+            .collect()
+    }
 }
 
 impl Exporter {
-    /// Syncs the source to the collection `items`, or refuses a plan over `max_removals`.
+    /// Syncs the source to the collection `items`: screen, read what the source holds, plan
+    /// (refused over `max_removals` or when it would empty the source), then add and remove.
     pub async fn sync<'a>(
         &self,
         items: Vec<Item<'a>>,
@@ -82,146 +238,50 @@ impl Exporter {
             .accepted;
         let screened = self.screener.screen(items, &pending);
         let mut results = screened.results;
-        let exported: HashSet<&str> = screened
-            .accepted
-            .iter()
-            .map(|a| a.wire_value.as_str())
-            .collect();
-        // Items the service can identify but will not export. A value another item exports
-        // stays; screening already kept back every spelling of an excluded value.
-        let revoked: Vec<&Accepted> = revocable
-            .iter()
-            .filter(|r| !exported.contains(r.wire_value.as_str()))
-            .collect();
+        let revoked = revoked(&screened.accepted, &revocable);
         let source = settings.source.as_str();
 
         let held = match deadline.run(self.client.entry_details(source, tally)).await {
-            Err(_elapsed) => {
-                let verdict = deadline_verdict();
-                settle_all(&mut results, &screened.accepted, &revoked, &verdict);
-                return Ok(sync_report(settings, results, Vec::new()));
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(error = %error, source, "reading the source before sync failed");
-                let verdict = read_failure(&error, source);
-                settle_all(&mut results, &screened.accepted, &revoked, &verdict);
-                return Ok(sync_report(settings, results, Vec::new()));
-            }
             Ok(Ok(details)) => Held::new(details.into_iter().map(|d| d.name)),
+            failed => {
+                let verdict = match failed {
+                    Ok(Err(error)) => {
+                        tracing::warn!(error = %error, source, "reading the source before sync failed");
+                        read_failure(&error, source)
+                    }
+                    _ => deadline_verdict(),
+                };
+                settle_all(&mut results, &screened.accepted, &revoked, &verdict);
+                return Ok(sync_report(settings, results, Vec::new()));
+            }
         };
 
-        let revocations: Vec<Revocation> = revoked
-            .iter()
-            .filter_map(|r| {
-                held.get(&r.wire_value).map(|name| Revocation {
-                    index: r.index,
-                    name,
-                    why: results[r.index].detail.to_string(),
-                })
-            })
-            .collect();
-        let named: HashSet<&str> = exported
-            .iter()
-            .copied()
-            .chain(revoked.iter().map(|r| r.wire_value.as_str()))
-            .collect();
-        let strays: Vec<&str> = held
-            .iter()
-            .filter(|(value, _)| !named.contains(value.as_str()))
-            .map(|(_, name)| name)
-            .collect();
-
-        let planned = revocations.len() + strays.len();
-        // A collection with nothing to export (`[]`, a page with no data, all skipped) is
-        // far more often a query gone wrong than a wish to empty the source.
-        let empties_source = screened.accepted.is_empty() && planned > 0;
-        if !settings.dry_run && !settings.force && (planned > max_removals || empties_source) {
-            let plan = |value: &str, detail: String| Removal {
-                value: value.to_owned(),
-                outcome: Reason::DryRunRemoval.outcome(),
-                reason: Reason::DryRunRemoval,
-                detail: detail.into(),
-            };
-            let removals = revocations
-                .iter()
-                .map(|r| {
-                    plan(
-                        r.name,
-                        format!("item {} of the collection: {}", r.index, r.why),
-                    )
-                })
-                .chain(
-                    strays
-                        .iter()
-                        .map(|name| plan(name, "not in the collection".to_owned())),
-                )
-                .collect();
-            return Err(CapExceeded {
-                source: source.to_owned(),
-                sync_max_removals: max_removals,
-                planned_removals: planned,
-                exportable: screened.accepted.len(),
-                removals,
-            });
+        let plan = SyncPlan::new(&screened.accepted, &revoked, &results, &held);
+        if let Some(refused) = plan.refusal(settings, max_removals) {
+            return Err(refused);
         }
-
         if settings.dry_run {
-            for r in &revocations {
-                results[r.index].settle(Verdict::new(
-                    Reason::DryRunRemoval,
-                    format!(
-                        "Darktrace holds it under source {source} and it would be removed: {}",
-                        r.why
-                    ),
-                ));
-            }
-            let removals = strays
-                .iter()
-                .map(|name| Removal {
-                    value: (*name).to_owned(),
-                    outcome: Reason::DryRunRemoval.outcome(),
-                    reason: Reason::DryRunRemoval,
-                    detail: format!(
-                        "Darktrace holds it under source {source}, the collection does not name it, and it would be removed"
-                    )
-                    .into(),
-                })
-                .collect();
+            let removals = plan.show(source, &mut results);
             return Ok(sync_report(settings, results, removals));
         }
-
         self.send_adds(&screened.accepted, settings, deadline, tally, &mut results)
             .await;
-        let calls: Vec<PlannedRemoval> = revocations
-            .iter()
-            .map(|r| PlannedRemoval {
-                name: r.name,
-                why: format!(": {}", r.why),
-            })
-            .chain(strays.iter().map(|name| PlannedRemoval {
-                name,
-                why: ": not in the collection".into(),
-            }))
-            .collect();
-        let mut verdicts = self
-            .send_removals(&calls, source, deadline, tally)
-            .await
-            .into_iter();
-        for (r, verdict) in revocations.iter().zip(verdicts.by_ref()) {
-            results[r.index].settle(verdict);
-        }
-        let removals = strays
-            .iter()
-            .zip(verdicts)
-            .map(|(name, verdict)| Removal {
-                value: (*name).to_owned(),
-                outcome: verdict.reason.outcome(),
-                reason: verdict.reason,
-                detail: verdict.detail,
-            })
-            .collect();
+        let verdicts = self
+            .send_removals(&plan.calls(), source, deadline, tally)
+            .await;
+        let removals = plan.settle(verdicts, &mut results);
         Ok(sync_report(settings, results, removals))
     }
+}
+
+/// Items the service can identify but will not export. A value another item exports stays;
+/// screening already kept back every spelling of an excluded value.
+fn revoked<'r>(exported: &[Accepted], revocable: &'r [Accepted]) -> Vec<&'r Accepted> {
+    let exported: HashSet<&str> = exported.iter().map(|a| a.wire_value.as_str()).collect();
+    revocable
+        .iter()
+        .filter(|r| !exported.contains(r.wire_value.as_str()))
+        .collect()
 }
 
 /// Every item the sync would have touched gets `verdict`: the source could not be read.
@@ -250,4 +310,161 @@ fn sync_report<'a>(
     report.summary.count_removals(&removals);
     report.removals = Some(removals);
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indicator::IndicatorType;
+
+    fn accepted(index: usize, value: &str) -> Accepted {
+        Accepted {
+            index,
+            kind: IndicatorType::Fqdn,
+            wire_value: value.to_owned(),
+        }
+    }
+
+    fn results(details: &[&'static str]) -> Vec<ItemResult<'static>> {
+        details
+            .iter()
+            .enumerate()
+            .map(|(index, detail)| ItemResult {
+                index,
+                id: None,
+                type_name: None,
+                value: None,
+                outcome: Reason::ExcludedStatus.outcome(),
+                exported_value: None,
+                reason: Reason::ExcludedStatus,
+                detail: (*detail).into(),
+            })
+            .collect()
+    }
+
+    fn settings(dry_run: bool, force: bool) -> RequestSettings {
+        RequestSettings {
+            source: "S".into(),
+            expiry: None,
+            description: None,
+            dry_run,
+            force,
+        }
+    }
+
+    fn held(names: &[&str]) -> Held {
+        Held::new(names.iter().map(|n| (*n).to_owned()))
+    }
+
+    #[test]
+    fn strays_are_held_entries_the_collection_does_not_name_in_any_spelling() {
+        let held = held(&[
+            "Keep.Example",
+            "stray.example",
+            "revoked.example",
+            "*other.example",
+        ]);
+        let exported = [accepted(0, "keep.example")];
+        let revocable = [
+            accepted(1, "revoked.example"),
+            accepted(2, "absent.example"),
+        ];
+        let revoked: Vec<&Accepted> = revocable.iter().collect();
+        let results = results(&["", "status Whitelisted is never exported", "gone"]);
+        let plan = SyncPlan::new(&exported, &revoked, &results, &held);
+        assert_eq!(
+            plan.revocations,
+            vec![Revocation {
+                index: 1,
+                name: "revoked.example",
+                why: "status Whitelisted is never exported".into()
+            }]
+        );
+        assert_eq!(plan.strays, vec!["stray.example", "*other.example"]);
+        assert_eq!(plan.removals(), 3);
+        assert_eq!(plan.exportable, 1);
+        let calls: Vec<&str> = plan.calls().iter().map(|c| c.name).collect();
+        assert_eq!(
+            calls,
+            ["revoked.example", "stray.example", "*other.example"]
+        );
+    }
+
+    #[test]
+    fn a_value_another_item_exports_is_not_revoked() {
+        let exported = [accepted(1, "both.example")];
+        let revocable = [accepted(0, "both.example"), accepted(1, "both.example")];
+        assert!(revoked(&exported, &revocable).is_empty());
+    }
+
+    #[test]
+    fn over_the_cap_or_emptying_the_source_is_refused_unless_forced_or_a_dry_run() {
+        let held = held(&["a.example", "b.example", "c.example"]);
+        let results = results(&["", ""]);
+        let keep = [accepted(0, "a.example")];
+        let plan = SyncPlan::new(&keep, &[], &results, &held);
+        assert_eq!(plan.removals(), 2);
+        assert!(
+            plan.refusal(&settings(false, false), 2).is_none(),
+            "at the cap"
+        );
+        let refused = plan
+            .refusal(&settings(false, false), 1)
+            .expect("over the cap");
+        assert_eq!(refused.planned_removals, 2);
+        assert_eq!(refused.exportable, 1);
+        assert_eq!(refused.removals.len(), 2);
+        assert!(
+            refused
+                .removals
+                .iter()
+                .all(|r| r.reason == Reason::DryRunRemoval)
+        );
+        assert!(refused.detail().contains("more than SYNC_MAX_REMOVALS (1)"));
+        assert!(plan.refusal(&settings(false, true), 1).is_none(), "forced");
+        assert!(plan.refusal(&settings(true, false), 1).is_none(), "dry run");
+
+        let nothing = SyncPlan::new(&[], &[], &results, &held);
+        let refused = nothing
+            .refusal(&settings(false, false), 100)
+            .expect("an empty collection never empties the source");
+        assert_eq!(refused.exportable, 0);
+        assert!(refused.detail().contains("no exportable item"));
+        assert!(nothing.refusal(&settings(false, true), 100).is_none());
+        let empty = Held::default();
+        let nothing_held = SyncPlan::new(&[], &[], &results, &empty);
+        assert!(nothing_held.refusal(&settings(false, false), 0).is_none());
+    }
+
+    #[test]
+    fn a_dry_run_shows_the_plan_and_settles_by_the_verdicts_in_call_order() {
+        let held = held(&["revoked.example", "stray.example"]);
+        let revocable = [accepted(0, "revoked.example")];
+        let revoked: Vec<&Accepted> = revocable.iter().collect();
+        let mut shown = results(&["status Whitelisted is never exported"]);
+        let plan = SyncPlan::new(&[], &revoked, &shown.clone(), &held);
+        let removals = plan.show("S", &mut shown);
+        assert_eq!(shown[0].reason, Reason::DryRunRemoval);
+        assert!(
+            shown[0].detail.contains("Whitelisted"),
+            "{}",
+            shown[0].detail
+        );
+        assert_eq!(removals.len(), 1);
+        assert_eq!(removals[0].value, "stray.example");
+        assert_eq!(removals[0].reason, Reason::DryRunRemoval);
+
+        let mut settled = results(&["status Whitelisted is never exported"]);
+        let removals = plan.settle(
+            vec![
+                Verdict::new(Reason::Removed, "removed"),
+                Verdict::new(Reason::DarktraceTimeout, "timed out"),
+            ],
+            &mut settled,
+        );
+        assert_eq!(settled[0].reason, Reason::Removed);
+        assert_eq!(removals[0].value, "stray.example");
+        assert_eq!(removals[0].reason, Reason::DarktraceTimeout);
+        assert_eq!(removals[0].outcome, Reason::DarktraceTimeout.outcome());
+    }
 }
