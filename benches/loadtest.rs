@@ -20,7 +20,7 @@ use darktrace_export::config::{DarktraceConfig, ScreenConfig};
 use darktrace_export::darktrace::wire::AddCall;
 use darktrace_export::darktrace::{CallTally, DarktraceClient};
 use darktrace_export::outcome::{Reason, Verdict};
-use darktrace_export::screen::Screener;
+use darktrace_export::screen::{Screener, WireValue};
 use darktrace_export::simulator::{Simulator, Store};
 use darktrace_export::threatq::{parse_batch, read_batch};
 use futures_util::future::join_all;
@@ -178,7 +178,7 @@ async fn run() {
 }
 
 /// The add calls the service makes for `body`, computed with the same screening.
-fn prepared_chunks(body: &[u8]) -> Vec<Vec<String>> {
+fn prepared_chunks(body: &[u8]) -> Vec<Vec<WireValue>> {
     let batch = parse_batch(body, INDICATORS).expect("collection parses");
     let screener = Screener::new(&ScreenConfig::default(), Some("127.0.0.1"));
     let pending = Verdict::new(Reason::DryRun, "");
@@ -213,12 +213,12 @@ fn screen_once(body: &[u8]) -> Duration {
 
 /// The floor: the same calls, signed and sent by the library's client, with the same
 /// concurrency limit the service uses.
-async fn direct_export(client: &DarktraceClient, chunks: &[Vec<String>]) -> Duration {
+async fn direct_export(client: &DarktraceClient, chunks: &[Vec<WireValue>]) -> Duration {
     let tally = CallTally::default();
     let started = Instant::now();
     let answers = join_all(chunks.iter().map(|chunk| {
         let call = AddCall {
-            entries: chunk.iter().map(String::as_str).collect(),
+            entries: chunk.iter().collect(),
             source: "ThreatQ",
             expiry: None,
             description: None,

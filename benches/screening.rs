@@ -60,11 +60,11 @@ fn screening(c: &mut Criterion) {
     // The entries of one full add call: the first 1,000 accepted values of the collection.
     let batch = parse_batch(&body, INDICATORS).unwrap();
     let screened = screener.screen(batch.items, &pending);
-    let entries: Vec<&str> = screened
+    let entries: Vec<_> = screened
         .accepted
         .iter()
         .take(1000)
-        .map(|a| a.wire_value.as_str())
+        .map(|a| &a.wire_value)
         .collect();
     let call = AddCall {
         entries,
@@ -210,7 +210,10 @@ fn reconcile() {
     println!("|---|---|---|---|---|---|");
     for entries in [5000, 1000] {
         let chunk: Vec<&Accepted> = screened.accepted.iter().take(entries).collect();
-        let in_order: Vec<String> = chunk.iter().map(|a| a.wire_value.clone()).collect();
+        let in_order: Vec<String> = chunk
+            .iter()
+            .map(|a| a.wire_value.as_str().to_owned())
+            .collect();
         let mut rotated = in_order.clone();
         rotated.rotate_left(1);
         // Enough calls per sample to read a clock that ticks in tens of nanoseconds.

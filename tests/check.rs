@@ -101,8 +101,9 @@ async fn the_simulators_read_only_token_is_refused_a_change_with_a_redirect_to_4
     );
     config.max_retries = 0;
     let client = darktrace_export::darktrace::DarktraceClient::new(&config).unwrap();
+    let entry = checked("a.example");
     let call = darktrace_export::darktrace::wire::AddCall {
-        entries: vec!["a.example"],
+        entries: vec![&entry],
         source: "ThreatQ",
         expiry: None,
         description: None,

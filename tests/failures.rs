@@ -433,8 +433,10 @@ fn recording(client: DarktraceClient) -> (DarktraceClient, Arc<Mutex<Vec<Duratio
 }
 
 fn one_entry() -> AddCall<'static> {
+    static ENTRY: std::sync::LazyLock<darktrace_export::screen::WireValue> =
+        std::sync::LazyLock::new(|| checked("a.example"));
     AddCall {
-        entries: vec!["a.example"],
+        entries: vec![&*ENTRY],
         source: "ThreatQ",
         expiry: None,
         description: None,

@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use super::retry::{Attempt, Backoff, CallError, classify_status, parse_retry_after};
 use super::sign;
 use super::tls::{self, Cause, Refusal, RefusalSlot, TrustSetup};
-use super::wire::{AddAnswer, AddCall, EntryDetails, remove_body};
+use super::wire::{AddAnswer, AddCall, EntryDetails, HeldName, remove_body};
 use crate::config::{ConfigError, DarktraceConfig};
 use crate::telemetry::metrics as telemetry;
 
@@ -172,7 +172,7 @@ impl DarktraceClient {
     /// Removes one entry from one source (never `removeall`).
     pub async fn remove(
         &self,
-        entry: &str,
+        entry: &HeldName,
         source: &str,
         tally: &CallTally,
     ) -> Result<(), CallError> {
@@ -194,7 +194,11 @@ impl DarktraceClient {
     }
 
     /// The names Darktrace holds under `source`.
-    pub async fn entries(&self, source: &str, tally: &CallTally) -> Result<Vec<String>, CallError> {
+    pub async fn entries(
+        &self,
+        source: &str,
+        tally: &CallTally,
+    ) -> Result<Vec<HeldName>, CallError> {
         let query = query(&[("source", source)]);
         parse_answer(&self.send(Method::GET, &query, Bytes::new(), tally).await?)
     }

@@ -5,10 +5,13 @@
 
 use serde::Deserialize;
 
+use crate::screen::WireValue;
+
 /// One add call: entries that share source, expiry, description and the hostname flag.
+/// Entries are [`WireValue`]s, which only screening makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddCall<'a> {
-    pub entries: Vec<&'a str>,
+    pub entries: Vec<&'a WireValue>,
     pub source: &'a str,
     /// UTC `YYYY-MM-DDTHH:MM:SS`; `None` sends no expiry.
     pub expiry: Option<&'a str>,
@@ -21,14 +24,14 @@ impl AddCall<'_> {
     /// `{"addlist":"a,b","description":"…","expiry":"…","hostname":true,"source":"…"}`,
     /// leaving out what is not set (a flag is left out rather than sent as `false`).
     pub fn to_body(&self) -> Vec<u8> {
-        let list_len: usize = self.entries.iter().map(|e| e.len() + 1).sum();
+        let list_len: usize = self.entries.iter().map(|e| e.as_str().len() + 1).sum();
         let mut out = Vec::with_capacity(list_len + 128);
         out.extend_from_slice(b"{\"addlist\":\"");
         for (i, entry) in self.entries.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            escape_into(&mut out, entry);
+            escape_into(&mut out, entry.as_str());
         }
         out.push(b'"');
         if let Some(description) = self.description {
@@ -46,8 +49,28 @@ impl AddCall<'_> {
     }
 }
 
+/// An entry as Darktrace itself lists it under a source. Only Darktrace's answers make one
+/// (the field is private to this module), and removals name only these: the service takes
+/// out what Darktrace holds, in its own spelling, never a value of its own making.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct HeldName(String);
+
+impl HeldName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A name taken as listed by Darktrace, for unit tests of the code that uses the list.
+    #[cfg(test)]
+    pub(crate) fn listed(name: &str) -> HeldName {
+        HeldName(name.to_owned())
+    }
+}
+
 /// `{"removeentry":"…","source":"…"}`: one entry, under one source only.
-pub fn remove_body(entry: &str, source: &str) -> Vec<u8> {
+pub fn remove_body(entry: &HeldName, source: &str) -> Vec<u8> {
+    let entry = entry.as_str();
     let mut out = Vec::with_capacity(entry.len() + source.len() + 32);
     out.extend_from_slice(b"{\"removeentry\":\"");
     escape_into(&mut out, entry);
@@ -115,7 +138,7 @@ impl AddAnswer {
 /// only the name is relied upon.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct EntryDetails {
-    pub name: String,
+    pub name: HeldName,
     #[serde(default)]
     pub description: Option<serde_json::Value>,
     #[serde(default)]
@@ -130,8 +153,12 @@ mod tests {
 
     #[test]
     fn add_body_is_the_documented_compact_form() {
+        let (evil, ip) = (
+            WireValue::unchecked("evil.example"),
+            WireValue::unchecked("198.51.100.7"),
+        );
         let call = AddCall {
-            entries: vec!["evil.example", "198.51.100.7"],
+            entries: vec![&evil, &ip],
             source: "ThreatQ",
             expiry: Some("2025-02-14T12:30:00"),
             description: None,
@@ -145,8 +172,9 @@ mod tests {
 
     #[test]
     fn add_body_leaves_out_unset_fields_and_escapes_to_ascii() {
+        let a = WireValue::unchecked("a.example");
         let call = AddCall {
-            entries: vec!["a.example"],
+            entries: vec![&a],
             source: "Intel \"Ü\" 🦀",
             expiry: None,
             description: Some("line\none"),
@@ -165,7 +193,7 @@ mod tests {
     #[test]
     fn remove_body_names_entry_and_source() {
         assert_eq!(
-            String::from_utf8(remove_body("a.example", "ThreatQ")).unwrap(),
+            String::from_utf8(remove_body(&HeldName::listed("a.example"), "ThreatQ")).unwrap(),
             r#"{"removeentry":"a.example","source":"ThreatQ"}"#
         );
     }

@@ -52,7 +52,7 @@ impl Exporter {
     ) {
         let chunks = self.plan(accepted);
         let calls = chunks.iter().map(|chunk| AddCall {
-            entries: chunk.iter().map(|a| a.wire_value.as_str()).collect(),
+            entries: chunk.iter().map(|a| &a.wire_value).collect(),
             source: &settings.source,
             expiry: settings.expiry.as_deref(),
             description: settings.description.as_deref(),
@@ -108,7 +108,7 @@ impl Exporter {
         match listed {
             Ok(names) => {
                 let present: HashSet<Cow<'_, str>> =
-                    names.iter().map(|n| normalise_echo(n)).collect();
+                    names.iter().map(|n| normalise_echo(n.as_str())).collect();
                 for (item, answer, sent) in unconfirmed {
                     let verdict = if present.contains(item.wire_value.as_str()) {
                         confirmed_verdict(answer, *sent)

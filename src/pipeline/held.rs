@@ -5,22 +5,24 @@ use std::collections::HashMap;
 
 use super::reconcile::normalise_echo;
 use crate::darktrace::CallError;
+use crate::darktrace::wire::HeldName;
 use crate::outcome::Verdict;
+use crate::screen::WireValue;
 
 /// The entries Darktrace holds under one source, as it spells them, in the order it listed
 /// them, found by the form the service sends.
 #[derive(Debug, Clone, Default)]
 pub struct Held {
-    names: Vec<String>,
+    names: Vec<HeldName>,
     by_value: HashMap<String, usize>,
 }
 
 impl Held {
     /// Keeps the first spelling of names that normalise alike.
-    pub fn new(listed: impl IntoIterator<Item = String>) -> Held {
+    pub fn new(listed: impl IntoIterator<Item = HeldName>) -> Held {
         let mut held = Held::default();
         for name in listed {
-            let value = normalise_echo(&name).into_owned();
+            let value = normalise_echo(name.as_str()).into_owned();
             if value.is_empty() || held.by_value.contains_key(&value) {
                 continue;
             }
@@ -31,17 +33,17 @@ impl Held {
     }
 
     /// Darktrace's spelling of `wire_value`, when it holds it.
-    pub fn get(&self, wire_value: &str) -> Option<&str> {
+    pub fn get(&self, wire_value: &WireValue) -> Option<&HeldName> {
         self.by_value
-            .get(wire_value)
-            .map(|&i| self.names[i].as_str())
+            .get(wire_value.as_str())
+            .map(|&i| &self.names[i])
     }
 
     /// `(normalised value, Darktrace's spelling)` in Darktrace's order.
-    pub fn iter(&self) -> impl Iterator<Item = (String, &str)> {
+    pub fn iter(&self) -> impl Iterator<Item = (String, &HeldName)> {
         self.names
             .iter()
-            .map(|name| (normalise_echo(name).into_owned(), name.as_str()))
+            .map(|name| (normalise_echo(name.as_str()).into_owned(), name))
     }
 
     pub fn len(&self) -> usize {
@@ -75,11 +77,12 @@ mod tests {
         let held = Held::new(
             ["B.Example.", "a.example", "b.example", "198.51.100.7"]
                 .into_iter()
-                .map(String::from),
+                .map(HeldName::listed),
         );
         assert_eq!(held.len(), 3);
-        assert_eq!(held.get("b.example"), Some("B.Example."));
-        assert_eq!(held.get("c.example"), None);
+        let spelling = held.get(&WireValue::unchecked("b.example"));
+        assert_eq!(spelling.map(HeldName::as_str), Some("B.Example."));
+        assert_eq!(held.get(&WireValue::unchecked("c.example")), None);
         let order: Vec<String> = held.iter().map(|(value, _)| value).collect();
         assert_eq!(order, vec!["b.example", "a.example", "198.51.100.7"]);
     }

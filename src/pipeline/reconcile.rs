@@ -148,7 +148,7 @@ mod tests {
             .map(|(index, value)| Accepted {
                 index,
                 kind: IndicatorType::Fqdn,
-                wire_value: (*value).to_owned(),
+                wire_value: crate::screen::WireValue::unchecked(value),
             })
             .collect();
         let chunk: Vec<&Accepted> = accepted.iter().collect();

@@ -10,6 +10,7 @@ use futures_util::future::join_all;
 
 use super::held::{Held, read_failure};
 use super::{Exporter, RequestSettings, report};
+use crate::darktrace::wire::HeldName;
 use crate::darktrace::{CallError, CallTally};
 use crate::deadline::Deadline;
 use crate::outcome::{Reason, Report, Verdict, deadline_verdict};
@@ -40,7 +41,7 @@ fn removal_verdict(
 /// One entry to take out: Darktrace's spelling, and the reason given in its result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedRemoval<'h> {
-    pub name: &'h str,
+    pub name: &'h HeldName,
     /// Appended to "removed from Darktrace under source S", e.g. ": not in the collection".
     pub why: String,
 }

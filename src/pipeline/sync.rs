@@ -17,6 +17,7 @@ use super::held::{Held, read_failure};
 use super::remove::PlannedRemoval;
 use super::{Exporter, RequestSettings, report};
 use crate::darktrace::CallTally;
+use crate::darktrace::wire::HeldName;
 use crate::deadline::Deadline;
 use crate::outcome::{ItemResult, Reason, Removal, Report, Verdict, deadline_verdict};
 use crate::screen::Accepted;
@@ -57,7 +58,7 @@ impl CapExceeded {
 pub struct Revocation<'h> {
     pub index: usize,
     /// Darktrace's spelling of the entry.
-    pub name: &'h str,
+    pub name: &'h HeldName,
     /// The item's own result detail: why it is not exported.
     pub why: String,
 }
@@ -69,7 +70,7 @@ pub struct SyncPlan<'h> {
     /// Items the collection holds but does not export, whose entry Darktrace holds.
     pub revocations: Vec<Revocation<'h>>,
     /// Entries Darktrace holds under the source that the collection does not name.
-    pub strays: Vec<&'h str>,
+    pub strays: Vec<&'h HeldName>,
     /// How many items the sync adds or refreshes.
     pub exportable: usize,
 }
@@ -125,8 +126,8 @@ impl<'h> SyncPlan<'h> {
         if settings.dry_run || settings.force || (planned <= max_removals && !empties_source) {
             return None;
         }
-        let plan = |value: &str, detail: String| Removal {
-            value: value.to_owned(),
+        let plan = |name: &HeldName, detail: String| Removal {
+            value: name.as_str().to_owned(),
             outcome: Reason::DryRunRemoval.outcome(),
             reason: Reason::DryRunRemoval,
             detail: detail.into(),
@@ -169,7 +170,7 @@ impl<'h> SyncPlan<'h> {
         self.strays
             .iter()
             .map(|name| Removal {
-                value: (*name).to_owned(),
+                value: name.as_str().to_owned(),
                 outcome: Reason::DryRunRemoval.outcome(),
                 reason: Reason::DryRunRemoval,
                 detail: format!(
@@ -206,7 +207,7 @@ impl<'h> SyncPlan<'h> {
             .iter()
             .zip(verdicts)
             .map(|(name, verdict)| Removal {
-                value: (*name).to_owned(),
+                value: name.as_str().to_owned(),
                 outcome: verdict.reason.outcome(),
                 reason: verdict.reason,
                 detail: verdict.detail,
@@ -321,7 +322,7 @@ mod tests {
         Accepted {
             index,
             kind: IndicatorType::Fqdn,
-            wire_value: value.to_owned(),
+            wire_value: crate::screen::WireValue::unchecked(value),
         }
     }
 
@@ -353,7 +354,7 @@ mod tests {
     }
 
     fn held(names: &[&str]) -> Held {
-        Held::new(names.iter().map(|n| (*n).to_owned()))
+        Held::new(names.iter().copied().map(HeldName::listed))
     }
 
     #[test]
@@ -376,14 +377,15 @@ mod tests {
             plan.revocations,
             vec![Revocation {
                 index: 1,
-                name: "revoked.example",
+                name: &HeldName::listed("revoked.example"),
                 why: "status Whitelisted is never exported".into()
             }]
         );
-        assert_eq!(plan.strays, vec!["stray.example", "*other.example"]);
+        let strays: Vec<&str> = plan.strays.iter().map(|n| n.as_str()).collect();
+        assert_eq!(strays, ["stray.example", "*other.example"]);
         assert_eq!(plan.removals(), 3);
         assert_eq!(plan.exportable, 1);
-        let calls: Vec<&str> = plan.calls().iter().map(|c| c.name).collect();
+        let calls: Vec<&str> = plan.calls().iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             calls,
             ["revoked.example", "stray.example", "*other.example"]

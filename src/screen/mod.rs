@@ -17,13 +17,31 @@ use crate::outcome::{ItemResult, Reason, Verdict, bounded};
 use crate::threatq::{Item, ItemSink, Named, RawValue};
 use protect::Protection;
 
+/// A value that passed every rule, in the exact form Darktrace receives. Only screening makes
+/// one (the field is private to this module and its own), and the Darktrace client adds only
+/// these: an unchecked value cannot reach Darktrace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WireValue(String);
+
+impl WireValue {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A value taken as checked, for unit tests of the code downstream of screening.
+    #[cfg(test)]
+    pub(crate) fn unchecked(value: &str) -> WireValue {
+        WireValue(value.to_owned())
+    }
+}
+
 /// An item that passed every rule: what to send, and for which result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
     pub index: usize,
     pub kind: IndicatorType,
     /// The exact text Darktrace receives.
-    pub wire_value: String,
+    pub wire_value: WireValue,
 }
 
 /// A batch after screening: one result per item, and the items still to send.
@@ -87,6 +105,17 @@ impl Screener {
         }
         let status = status_key(trimmed);
         self.excluded_statuses.contains(&status)
+    }
+
+    /// Judges one value as an item of ThreatQ type `type_name` with no status: what
+    /// screening would send for it, or the verdict that keeps it back.
+    pub fn check_value(&self, type_name: &str, raw: &str) -> Result<WireValue, Verdict> {
+        self.judge(
+            &Named::Name(type_name.into()),
+            &Named::Absent,
+            &RawValue::Text(raw.into()),
+        )
+        .map(|indicator| WireValue(indicator.into_wire_value()))
     }
 
     /// Judges every item. `pending` is the verdict placed on accepted items until they are sent.
@@ -333,7 +362,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            screened.accepted[2].wire_value,
+            screened.accepted[2].wire_value.as_str(),
             "2001:0db8:0000:0000:0000:0000:0000:0001"
         );
     }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use super::{Accepted, Screened, Screener};
+use super::{Accepted, Screened, Screener, WireValue};
 use crate::indicator::IndicatorType;
 use crate::outcome::{ItemResult, Reason, Verdict, bounded, bounded_id, deadline_verdict};
 use crate::threatq::{Item, ItemSink, Named, RawValue};
@@ -103,7 +103,7 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
                         self.accepted.push(Accepted {
                             index,
                             kind,
-                            wire_value,
+                            wire_value: WireValue(wire_value),
                         });
                     }
                 }
@@ -191,7 +191,7 @@ fn settle_revoked(
     // The first item of each value kept back, with the verdict its duplicates share.
     let mut kept_back: HashMap<usize, Verdict> = HashMap::new();
     accepted.retain(|item| {
-        let verdict = if let Some(first) = revoked.get(&item.wire_value) {
+        let verdict = if let Some(first) = revoked.get(item.wire_value.as_str()) {
             let status = &results[*first].detail;
             Verdict::new(
                 Reason::ExcludedStatus,
@@ -205,7 +205,7 @@ fn settle_revoked(
                 Reason::Protected,
                 format!(
                     "{} is a parent domain of {child}, item {first}, whose {status}; as a watched domain it would match it",
-                    item.wire_value
+                    item.wire_value.as_str()
                 ),
             )
         } else {
@@ -336,7 +336,7 @@ mod props {
                 let result = &screened.results[accepted.index];
                 prop_assert_eq!(result.outcome, Outcome::WouldExport);
                 prop_assert_eq!(result.exported_value.as_deref(), Some(accepted.wire_value.as_str()));
-                prop_assert!(sent.insert(accepted.wire_value.clone()), "sent twice");
+                prop_assert!(sent.insert(accepted.wire_value.as_str().to_owned()), "sent twice");
             }
         }
     }

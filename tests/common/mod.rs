@@ -388,3 +388,13 @@ pub async fn start_log(extra: &[(&str, &str)]) -> String {
     let _ = child.kill().await;
     log.join("\n")
 }
+
+/// `value` as screening with the default rules accepts it: the only way to a wire value.
+pub fn checked(value: &str) -> darktrace_export::screen::WireValue {
+    darktrace_export::screen::Screener::new(
+        &darktrace_export::config::ScreenConfig::default(),
+        None,
+    )
+    .check_value("FQDN", value)
+    .expect("an exportable FQDN")
+}
