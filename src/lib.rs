@@ -7,13 +7,11 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod check;
 pub mod cli;
+pub mod cmd;
 pub mod config;
 pub mod darktrace;
 pub mod deadline;
-pub mod demo;
-pub mod healthcheck;
 pub mod http;
 pub mod indicator;
 pub mod outcome;

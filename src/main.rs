@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use darktrace_export::app::{Application, shutdown_signal};
 use darktrace_export::cli::{Cli, Command, ServeArgs};
+use darktrace_export::cmd::{check, demo};
 use darktrace_export::config::{Config, LogFormat};
-use darktrace_export::{check, demo, simulator, telemetry};
+use darktrace_export::{simulator, telemetry};
 
 /// Exit code for configuration errors.
 const BAD_CONFIG: u8 = 2;
@@ -157,8 +158,8 @@ fn bad_config(error: darktrace_export::config::ConfigError) -> ExitCode {
 }
 
 async fn healthcheck(url: Option<&str>, listen_addr: Option<&str>) -> ExitCode {
-    let probed = match darktrace_export::healthcheck::target(url, listen_addr) {
-        Ok(url) => darktrace_export::healthcheck::probe(&url).await,
+    let probed = match darktrace_export::cmd::healthcheck::target(url, listen_addr) {
+        Ok(url) => darktrace_export::cmd::healthcheck::probe(&url).await,
         Err(error) => Err(error),
     };
     match probed {

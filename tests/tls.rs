@@ -329,7 +329,7 @@ async fn check_line(
     let client = darktrace_export::darktrace::DarktraceClient::new(&config)
         .unwrap()
         .with_max_retries(0);
-    darktrace_export::check::probe(&client, &config, "ThreatQ").await
+    darktrace_export::cmd::check::probe(&client, &config, "ThreatQ").await
 }
 
 #[tokio::test]
