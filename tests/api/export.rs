@@ -1,8 +1,6 @@
 //! Black-box export tests: the real app against the strict simulator, both on loopback.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::json;
 
 #[tokio::test]

@@ -3,8 +3,6 @@
 //! The metrics recorder is global to the test process, so metric checks compare a scrape
 //! before and after, and only ever expect counts to have grown by at least as much.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -13,7 +11,7 @@ use darktrace_export::simulator::Faults;
 use serde_json::{Value, json};
 use tracing_subscriber::EnvFilter;
 
-use common::*;
+use crate::helpers::*;
 
 /// One scrape: `name{labels}` (labels sorted) → value.
 type Scrape = HashMap<String, f64>;

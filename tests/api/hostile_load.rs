@@ -2,11 +2,9 @@
 //! others while it tries. Bounded in count and time, loopback only; nothing here asserts how
 //! fast anything happens, only that it happens (or is refused).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use darktrace_export::simulator::Faults;
 use serde_json::json;
 
@@ -141,7 +139,7 @@ async fn a_key_given_twice_in_one_item_is_invalid_never_last_wins() {
 
 // ---- The real binary under hostile connections -------------------------------------
 
-use common::process::Service;
+use crate::helpers::process::Service;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -159,15 +157,7 @@ fn proc_kib(service: &Service, field: &str) -> u64 {
 fn start(extra: &[(&str, &str)]) -> (Service, darktrace_export::simulator::Simulator) {
     let sim =
         tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(simulator()));
-    let url = sim.url();
-    let mut env = vec![
-        ("DARKTRACE_HOST", url.as_str()),
-        ("DARKTRACE_PUBLIC_TOKEN", PUBLIC),
-        ("DARKTRACE_PRIVATE_TOKEN", PRIVATE),
-        ("API_TOKENS", API_TOKEN),
-    ];
-    env.extend_from_slice(extra);
-    (Service::start(&env), sim)
+    (Service::against(&sim.url(), extra), sim)
 }
 
 /// Reads until the peer closes (or resets) the connection; `None` if it is still open

@@ -1,8 +1,6 @@
 //! Who may call the batch endpoints.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 
 #[tokio::test]
 async fn export_without_a_bearer_token_is_401_problem_json() {

@@ -2,9 +2,6 @@
 //! their own schemas, the outcome vocabulary and problem types of the code, and real
 //! answers of the service that satisfy the schemas a generated client would trust.
 
-mod common;
-mod spec;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -17,12 +14,11 @@ use darktrace_export::http::routes::ROUTES;
 use darktrace_export::http::{docs, router};
 use darktrace_export::outcome::{Outcome, Reason};
 use darktrace_export::simulator::Faults;
-use darktrace_export::simulator::store::AddOptions;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use common::*;
-use spec::Spec;
+use crate::helpers::*;
+use crate::spec::Spec;
 
 fn table_operations() -> BTreeSet<(String, String)> {
     ROUTES
@@ -395,7 +391,12 @@ async fn real_answers_satisfy_the_documented_responses() {
 
     // /remove: a dry run (one held entry would go), then the removal itself. Under a source
     // of their own: the exports above filled the default one.
-    seed(&app, &["held.example", "revoked.example", "stray.example"]);
+    seed(
+        &app,
+        "Plans",
+        &["held.example", "revoked.example", "stray.example"],
+        None,
+    );
     let removal = json!([
         fqdn("Held.Example."),
         fqdn("absent.example"),
@@ -412,7 +413,7 @@ async fn real_answers_satisfy_the_documented_responses() {
 
     // /sync: the plan removes an item's entry (whitelisted) and two the collection does
     // not name; a dry run shows it, the cap of 2 refuses it, force carries it out.
-    seed(&app, &["extra.example"]);
+    seed(&app, "Plans", &["extra.example"], None);
     let collection = json!([fqdn("new.example"), whitelisted("revoked.example")]);
     let answer = post(&app, "/sync?source=Plans&dry_run=true", &collection).await;
     assert_eq!(answer.0, 200, "{:#}", answer.2);
@@ -548,27 +549,6 @@ async fn check_documented(spec: &Spec, response_at: &str, response: axum::respon
     let example = &spec.at(&media)["example"];
     assert_eq!(body["type"], example["type"], "{response_at}: {body:#}");
     assert_eq!(body["status"], example["status"], "{response_at}: {body:#}");
-}
-
-/// Puts `names` in Darktrace under the source `Plans`, as an earlier export would.
-fn seed(app: &TestApp, names: &[&str]) {
-    app.sim.with_store_mut(|store| {
-        store.add(
-            names,
-            &AddOptions {
-                source: Some("Plans".into()),
-                ..AddOptions::default()
-            },
-        )
-    });
-}
-
-fn fqdn(value: &str) -> Value {
-    json!({"type": "FQDN", "status": "Active", "value": value})
-}
-
-fn whitelisted(value: &str) -> Value {
-    json!({"type": "FQDN", "status": "Whitelisted", "value": value})
 }
 
 /// Posts a JSON body with the token; status, content type and answer.

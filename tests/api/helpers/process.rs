@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_darktrace-export");
+const BIN: &str = env!("CARGO_BIN_EXE_darktrace-export");
 
 /// The binary with a clean environment, so the host's settings cannot leak in.
 pub fn command() -> Command {
@@ -69,6 +69,19 @@ impl Service {
             log,
             exited: None,
         }
+    }
+
+    /// [`Service::start`] against Darktrace at `host` with the test token pair and
+    /// `API_TOKENS=`[`API_TOKEN`](super::API_TOKEN), then `extra` (which may override them).
+    pub fn against(host: &str, extra: &[(&str, &str)]) -> Service {
+        let mut env = vec![
+            ("DARKTRACE_HOST", host),
+            ("DARKTRACE_PUBLIC_TOKEN", super::PUBLIC),
+            ("DARKTRACE_PRIVATE_TOKEN", super::PRIVATE),
+            ("API_TOKENS", super::API_TOKEN),
+        ];
+        env.extend_from_slice(extra);
+        Service::start(&env)
     }
 
     pub fn url(&self, path: &str) -> String {

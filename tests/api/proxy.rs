@@ -5,12 +5,10 @@
 //! environment; this process's environment is never changed. A small recording proxy on
 //! loopback stands between it and the simulator.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::helpers::*;
 use darktrace_export::darktrace::proxy::ProxyRoute;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
