@@ -94,9 +94,11 @@ async fn the_add_call_is_compact_ascii_json_with_addlist_source_and_expiry() {
     let mut config = config_for(&sim);
     config.defaults.days_to_expiration = 30;
     let app = spawn_with(sim, config).await;
+    let sent = chrono::Utc::now();
     let (status, report) = app
         .export(&json!([{"type": "FQDN", "value": "a.example"}, {"type": "IP Address", "value": "198.51.100.7"}]))
         .await;
+    let answered = chrono::Utc::now();
     assert_eq!(status, 200);
     let calls = app.sim.calls();
     let body = std::str::from_utf8(&calls[0].body).unwrap();
@@ -106,10 +108,13 @@ async fn the_add_call_is_compact_ascii_json_with_addlist_source_and_expiry() {
         format!(r#"{{"addlist":"a.example,198.51.100.7","expiry":"{expiry}","source":"ThreatQ"}}"#)
     );
     let when = chrono::NaiveDateTime::parse_from_str(expiry, "%Y-%m-%dT%H:%M:%S").unwrap();
-    let days = (when - chrono::Utc::now().naive_utc()).num_hours();
+    // 30 days from the moment of the request, to the second (the expiry has no fraction).
+    let days = chrono::Duration::days(30);
+    let earliest = (sent - chrono::Duration::seconds(1)).naive_utc() + days;
+    let latest = answered.naive_utc() + days;
     assert!(
-        (29 * 24..=30 * 24).contains(&days),
-        "expiry {expiry} is about 30 days ahead"
+        earliest <= when && when <= latest,
+        "expiry {expiry} is 30 days after the request ({sent} to {answered})"
     );
     let held = app.sim.with_store(|s| s.details(Some("ThreatQ")));
     assert!(held.iter().all(|e| e.expiry == expiry));

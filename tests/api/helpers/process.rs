@@ -22,6 +22,8 @@ pub struct Service {
     pub child: Child,
     pub addr: SocketAddr,
     log: Arc<Mutex<String>>,
+    /// Reads stderr into `log` until the process closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
     exited: Option<ExitStatus>,
 }
 
@@ -41,7 +43,7 @@ impl Service {
         let log = Arc::new(Mutex::new(String::new()));
         let (addr_tx, addr_rx) = mpsc::channel();
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(addr) = listening_addr(&line) {
@@ -67,6 +69,7 @@ impl Service {
             child,
             addr,
             log,
+            reader: Some(reader),
             exited: None,
         }
     }
@@ -109,8 +112,10 @@ impl Service {
         for _ in 0..600 {
             if let Some(status) = self.child.try_wait().unwrap() {
                 self.exited = Some(status);
-                // Let the reader thread take the last lines.
-                std::thread::sleep(Duration::from_millis(100));
+                // Every line is in the log once the reader has seen stderr close.
+                if let Some(reader) = self.reader.take() {
+                    reader.join().expect("the log reader ends");
+                }
                 return status;
             }
             std::thread::sleep(Duration::from_millis(100));
