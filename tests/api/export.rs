@@ -90,10 +90,10 @@ async fn every_call_is_signed_so_the_strict_simulator_accepts_it() {
 
 #[tokio::test]
 async fn the_add_call_is_compact_ascii_json_with_addlist_source_and_expiry() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.defaults.days_to_expiration = 30;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.defaults.days_to_expiration = 30;
+    })
+    .await;
     let sent = chrono::Utc::now();
     let (status, report) = app
         .export(&json!([{"type": "FQDN", "value": "a.example"}, {"type": "IP Address", "value": "198.51.100.7"}]))
@@ -151,10 +151,10 @@ async fn a_second_export_reports_updated() {
 
 #[tokio::test]
 async fn a_wrong_private_token_fails_every_item_with_darktrace_auth_and_is_not_retried() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.darktrace.private_token = secrecy::SecretString::from("wrong-private-token");
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.darktrace.private_token = secrecy::SecretString::from("wrong-private-token");
+    })
+    .await;
     let (status, report) = app
         .export(&json!([{"type": "FQDN", "value": "a.example"}, {"type": "FQDN", "value": "b.example"}]))
         .await;
@@ -201,10 +201,10 @@ async fn body_overrides_set_source_and_description() {
 
 #[tokio::test]
 async fn batches_are_split_into_calls_of_darktrace_batch_size() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.darktrace.batch_size = 2;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.darktrace.batch_size = 2;
+    })
+    .await;
     let items: Vec<_> = (1..=5)
         .map(|i| json!({"type": "IP Address", "value": format!("198.51.100.{i}")}))
         .collect();
@@ -216,10 +216,10 @@ async fn batches_are_split_into_calls_of_darktrace_batch_size() {
 
 #[tokio::test]
 async fn fqdns_as_hostnames_go_in_calls_of_their_own() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.screen.fqdn_as_hostname = true;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.screen.fqdn_as_hostname = true;
+    })
+    .await;
     let (status, _) = app
         .export(&json!([{"type": "FQDN", "value": "a.example"}, {"type": "IP Address", "value": "198.51.100.1"}]))
         .await;

@@ -356,8 +356,9 @@ async fn a_bare_success_is_confirmed_by_one_read_per_request() {
     assert_eq!(reads, 1, "one read confirms every call of the request");
 }
 
-#[tokio::test]
-async fn calls_in_flight_never_exceed_darktrace_concurrency_across_requests() {
+/// The app with one indicator per call and `concurrency` calls at once, reaching a slow
+/// Darktrace through a closed [`Gate`].
+async fn gated_app(concurrency: usize) -> (TestApp, Gate) {
     let faults = Faults {
         latency: Duration::from_millis(100),
         ..Faults::default()
@@ -365,11 +366,17 @@ async fn calls_in_flight_never_exceed_darktrace_concurrency_across_requests() {
     let sim = simulator().await;
     let gate = Gate::start(sim.addr()).await;
     let app = app_with(sim, faults, |c| {
-        c.darktrace.concurrency = 2;
+        c.darktrace.concurrency = concurrency;
         c.darktrace.batch_size = 1;
         c.darktrace.base_url = gate.url().parse().unwrap();
     })
     .await;
+    (app, gate)
+}
+
+#[tokio::test]
+async fn calls_in_flight_never_exceed_darktrace_concurrency_across_requests() {
+    let (app, gate) = gated_app(2).await;
     let batch = |n: u8| {
         json!(
             (1..=4)
@@ -402,18 +409,7 @@ async fn calls_in_flight_never_exceed_darktrace_concurrency_across_requests() {
 
 #[tokio::test]
 async fn the_chunks_of_one_request_go_out_in_parallel_within_the_limit() {
-    let faults = Faults {
-        latency: Duration::from_millis(100),
-        ..Faults::default()
-    };
-    let sim = simulator().await;
-    let gate = Gate::start(sim.addr()).await;
-    let app = app_with(sim, faults, |c| {
-        c.darktrace.concurrency = 3;
-        c.darktrace.batch_size = 1;
-        c.darktrace.base_url = gate.url().parse().unwrap();
-    })
-    .await;
+    let (app, gate) = gated_app(3).await;
     let items: Vec<Value> = (1..=9)
         .map(|i| json!({"type": "IP Address", "value": format!("198.51.100.{i}")}))
         .collect();

@@ -41,6 +41,14 @@ pub async fn spawn() -> TestApp {
     spawn_with(sim, config).await
 }
 
+/// Starts the app against a fresh simulator with the test configuration changed by `adjust`.
+pub async fn spawn_adjusted(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let sim = simulator().await;
+    let mut config = config_for(&sim);
+    adjust(&mut config);
+    spawn_with(sim, config).await
+}
+
 /// Starts the app with `config` against `sim`.
 pub async fn spawn_with(sim: Simulator, config: Config) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {

@@ -11,10 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn every_configured_token_is_accepted_for_rotation() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.api_tokens = vec!["old-token".into(), "new-token".into()];
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.api_tokens = vec!["old-token".into(), "new-token".into()];
+    })
+    .await;
     for token in ["old-token", "new-token"] {
         let response = app
             .http
@@ -124,10 +124,10 @@ async fn a_body_of_the_wrong_shape_is_422_naming_the_path() {
 
 #[tokio::test]
 async fn a_body_over_max_body_bytes_is_413_and_nothing_is_sent() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.limits.max_body_bytes = 1024;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.limits.max_body_bytes = 1024;
+    })
+    .await;
     let body = serde_json::to_vec(&fqdns(100)).unwrap();
     assert!(body.len() > 1024);
     let response = app
@@ -145,10 +145,10 @@ async fn a_body_over_max_body_bytes_is_413_and_nothing_is_sent() {
 
 #[tokio::test]
 async fn a_body_under_max_body_bytes_is_read_whatever_its_size() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.limits.max_body_bytes = 8 * 1024 * 1024;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.limits.max_body_bytes = 8 * 1024 * 1024;
+    })
+    .await;
     // Past axum's own 2 MB default, which must not apply in MAX_BODY_BYTES's place.
     let mut body = serde_json::to_vec(&fqdns(2)).unwrap();
     body.splice(1..1, std::iter::repeat_n(b' ', 3 * 1024 * 1024));
@@ -162,10 +162,10 @@ async fn a_body_under_max_body_bytes_is_read_whatever_its_size() {
 
 #[tokio::test]
 async fn a_chunked_body_over_max_body_bytes_is_413() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.limits.max_body_bytes = 1024;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.limits.max_body_bytes = 1024;
+    })
+    .await;
     let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let mut request = format!(
         "POST /export HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {API_TOKEN}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
@@ -192,10 +192,10 @@ async fn read_answer(stream: &mut tokio::net::TcpStream) -> String {
 
 #[tokio::test]
 async fn more_items_than_objects_per_run_is_413_before_anything_is_sent() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.limits.objects_per_run = 5;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.limits.objects_per_run = 5;
+    })
+    .await;
     let (status, problem) = app.export(&json!({"indicators": fqdns(6)})).await;
     assert_eq!(status, 413);
     assert_eq!(
@@ -531,10 +531,10 @@ async fn calls_cut_off_by_the_deadline_leave_only_confirmed_items_exported() {
 
 #[tokio::test]
 async fn a_body_that_does_not_arrive_before_the_deadline_is_408() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.limits.request_timeout = Duration::from_millis(500);
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.limits.request_timeout = Duration::from_millis(500);
+    })
+    .await;
     let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let head = format!(
         "POST /export HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {API_TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n[",

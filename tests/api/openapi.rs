@@ -312,10 +312,10 @@ async fn the_served_spec_is_the_file_as_yaml() {
 #[tokio::test]
 async fn real_answers_satisfy_the_documented_responses() {
     let spec = Spec::load();
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.limits.sync_max_removals = 2;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.limits.sync_max_removals = 2;
+    })
+    .await;
     let check = |method: &str, path: &str, response: (u16, String, Value)| {
         let (status, content_type, body) = response;
         if let Err(error) = spec.validate_response(method, path, status, &content_type, &body) {

@@ -149,10 +149,10 @@ async fn a_dry_run_removal_shows_what_would_go_and_changes_nothing() {
 
 #[tokio::test]
 async fn sync_adds_refreshes_and_removes_within_its_source_only() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.defaults.days_to_expiration = 30;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.defaults.days_to_expiration = 30;
+    })
+    .await;
     let soon = Utc::now().naive_utc() + Duration::days(1);
     seed(&app, SOURCE, &["kept.example"], Some(soon));
     seed(&app, SOURCE, &["stray.example", "shared.example"], None);
@@ -315,10 +315,10 @@ async fn a_dry_run_sync_answers_with_the_plan_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_plan_over_the_removal_cap_is_refused_with_the_plan_and_force_carries_it_out() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.limits.sync_max_removals = 2;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.limits.sync_max_removals = 2;
+    })
+    .await;
     seed(&app, SOURCE, &["a.example", "b.example"], None);
     seed(&app, OTHER, &["theirs.example"], None);
     let collection = json!([whitelisted_named("a.example"), fqdn("keep.example")]);
