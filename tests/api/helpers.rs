@@ -74,16 +74,20 @@ impl TestApp {
 
     /// POSTs a JSON body to `path` with the API token.
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .http
+        let response = self.post_as(path, API_TOKEN, body).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// POSTs a JSON body to `path` with `token`, whatever the answer.
+    pub async fn post_as(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.http
             .post(self.url(path))
-            .bearer_auth(API_TOKEN)
+            .bearer_auth(token)
             .json(body)
             .send()
             .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+            .unwrap()
     }
 
     /// POSTs raw `body` to `path` with the API token and `content_type`.

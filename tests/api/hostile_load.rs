@@ -42,14 +42,7 @@ async fn a_second_sync_of_a_source_in_progress_is_409_and_one_collection_remains
         !app.sim.calls().is_empty()
     })
     .await;
-    let second = app
-        .http
-        .post(app.url("/sync"))
-        .bearer_auth(API_TOKEN)
-        .json(&b)
-        .send()
-        .await
-        .unwrap();
+    let second = app.post_as("/sync", API_TOKEN, &b).await;
     assert_eq!(second.headers()["retry-after"], "5");
     let problem = expect_problem(second, 409).await;
     assert_eq!(

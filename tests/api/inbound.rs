@@ -16,24 +16,12 @@ async fn every_configured_token_is_accepted_for_rotation() {
     })
     .await;
     for token in ["old-token", "new-token"] {
-        let response = app
-            .http
-            .post(app.url("/export"))
-            .bearer_auth(token)
-            .json(&fqdns(1))
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_as("/export", token, &fqdns(1)).await;
         assert_eq!(response.status(), 200, "{token}");
     }
     let response = app
-        .http
-        .post(app.url("/export"))
-        .bearer_auth("old-token-but-longer")
-        .json(&fqdns(1))
-        .send()
-        .await
-        .unwrap();
+        .post_as("/export", "old-token-but-longer", &fqdns(1))
+        .await;
     let problem = expect_problem(response, 401).await;
     assert!(problem["detail"].as_str().unwrap().contains("API_TOKENS"));
 }
@@ -423,14 +411,7 @@ async fn six_parallel_exports_over_a_limit_of_two_complete_or_are_shed() {
         let app = app.clone();
         let answered = answered.clone();
         tokio::spawn(async move {
-            let response = app
-                .http
-                .post(app.url("/export"))
-                .bearer_auth(API_TOKEN)
-                .json(&fqdns(3))
-                .send()
-                .await
-                .unwrap();
+            let response = app.post_as("/export", API_TOKEN, &fqdns(3)).await;
             let status = response.status().as_u16();
             let retry_after = response.headers().get("retry-after").cloned();
             let body: Value = response.json().await.unwrap();

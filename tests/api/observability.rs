@@ -265,13 +265,12 @@ async fn a_request_without_an_id_gets_one_in_its_answer_and_its_log_lines() {
     logs();
     let app = spawn().await;
     let response = app
-        .http
-        .post(app.url("/export"))
-        .bearer_auth(API_TOKEN)
-        .json(&json!([{"value": "fresh-id.example", "type": "FQDN"}]))
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            "/export",
+            API_TOKEN,
+            &json!([{"value": "fresh-id.example", "type": "FQDN"}]),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let id = response.headers()["x-request-id"]
         .to_str()

@@ -324,31 +324,9 @@ async fn real_answers_satisfy_the_documented_responses() {
     };
 
     let collection = example_collection();
-    check(
-        "POST",
-        "/export",
-        send(
-            &app,
-            "/export",
-            Some(API_TOKEN),
-            "application/json",
-            &collection.to_string(),
-        )
-        .await,
-    );
+    check("POST", "/export", post(&app, "/export", &collection).await);
     let dry = json!({"indicators": collection["data"], "dry_run": true, "source": "Dry"});
-    check(
-        "POST",
-        "/export",
-        send(
-            &app,
-            "/export",
-            Some(API_TOKEN),
-            "application/json",
-            &dry.to_string(),
-        )
-        .await,
-    );
+    check("POST", "/export", post(&app, "/export", &dry).await);
     check(
         "POST",
         "/export",

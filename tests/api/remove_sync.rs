@@ -328,14 +328,7 @@ async fn a_plan_over_the_removal_cap_is_refused_with_the_plan_and_force_carries_
     assert_eq!(held(&app, SOURCE), vec!["keep.example"]);
 
     seed(&app, SOURCE, &["a.example", "b.example", "c.example"], None);
-    let response = app
-        .http
-        .post(app.url("/sync"))
-        .bearer_auth(API_TOKEN)
-        .json(&collection)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_as("/sync", API_TOKEN, &collection).await;
     assert_eq!(response.status(), 409);
     assert_eq!(
         response.headers()["content-type"],
