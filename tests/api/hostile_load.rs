@@ -5,23 +5,18 @@
 use std::time::Duration;
 
 use crate::helpers::*;
-use darktrace_export::simulator::Faults;
 use serde_json::json;
 
 /// Two syncs of one source at once, collections A and B: one runs, the other is refused
 /// with 409 `sync-in-progress` and changes nothing, so Darktrace ends with exactly one
-/// collection. The first sync is held inside Darktrace (its first call hangs until its
-/// attempt times out and is retried) while the second is sent, so they surely overlap.
+/// collection. The first sync's first call waits at a closed gate in front of Darktrace
+/// until the second has been answered, so they surely overlap.
 #[tokio::test]
 async fn a_second_sync_of_a_source_in_progress_is_409_and_one_collection_remains() {
     let sim = simulator().await;
-    sim.set_faults(Faults {
-        hang_next: 1,
-        ..Faults::default()
-    });
+    let gate = Gate::start(sim.addr()).await;
     let mut config = config_for(&sim);
-    config.darktrace.timeout = Duration::from_secs(1);
-    quick_retries(&mut config);
+    config.darktrace.base_url = gate.url().parse().unwrap();
     let app = std::sync::Arc::new(spawn_with(sim, config).await);
     let collection = |names: &[&str]| {
         json!(
@@ -38,10 +33,7 @@ async fn a_second_sync_of_a_source_in_progress_is_409_and_one_collection_remains
         let app = app.clone();
         tokio::spawn(async move { app.post("/sync", &a).await })
     };
-    eventually("the first sync is inside Darktrace", || {
-        !app.sim.calls().is_empty()
-    })
-    .await;
+    gate.until_held(1).await;
     let second = app.post_as("/sync", API_TOKEN, &b).await;
     assert_eq!(second.headers()["retry-after"], "5");
     let problem = expect_problem(second, 409).await;
@@ -54,6 +46,7 @@ async fn a_second_sync_of_a_source_in_progress_is_409_and_one_collection_remains
         "{problem}"
     );
 
+    gate.open();
     let (status, report) = first.await.unwrap();
     assert_eq!(status, 200, "{report:#}");
     assert_accounts_for_every_item(&report, 3);
