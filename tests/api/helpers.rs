@@ -41,6 +41,15 @@ pub async fn spawn() -> TestApp {
     spawn_with(sim, config).await
 }
 
+/// A closed [`Gate`] in front of `sim`, and the test configuration that reaches `sim`
+/// through it.
+pub async fn config_behind_gate(sim: &Simulator) -> (Config, Gate) {
+    let gate = Gate::start(sim.addr()).await;
+    let mut config = config_for(sim);
+    config.darktrace.base_url = gate.url().parse().unwrap();
+    (config, gate)
+}
+
 /// Starts the app against a fresh simulator with the test configuration changed by `adjust`.
 pub async fn spawn_adjusted(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let sim = simulator().await;

@@ -14,9 +14,7 @@ use serde_json::json;
 #[tokio::test]
 async fn a_second_sync_of_a_source_in_progress_is_409_and_one_collection_remains() {
     let sim = simulator().await;
-    let gate = Gate::start(sim.addr()).await;
-    let mut config = config_for(&sim);
-    config.darktrace.base_url = gate.url().parse().unwrap();
+    let (config, gate) = config_behind_gate(&sim).await;
     let app = std::sync::Arc::new(spawn_with(sim, config).await);
     let collection = |names: &[&str]| {
         json!(

@@ -362,9 +362,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405_as_problems() {
 #[tokio::test]
 async fn beyond_max_concurrent_exports_requests_get_503_with_retry_after_at_once() {
     let sim = simulator().await;
-    let gate = Gate::start(sim.addr()).await;
-    let mut config = config_for(&sim);
-    config.darktrace.base_url = gate.url().parse().unwrap();
+    let (mut config, gate) = config_behind_gate(&sim).await;
     config.limits.max_concurrent_exports = 2;
     let app = std::sync::Arc::new(spawn_with(sim, config).await);
 
@@ -401,9 +399,7 @@ async fn beyond_max_concurrent_exports_requests_get_503_with_retry_after_at_once
 #[tokio::test]
 async fn six_parallel_exports_over_a_limit_of_two_complete_or_are_shed() {
     let sim = simulator().await;
-    let gate = Gate::start(sim.addr()).await;
-    let mut config = config_for(&sim);
-    config.darktrace.base_url = gate.url().parse().unwrap();
+    let (mut config, gate) = config_behind_gate(&sim).await;
     config.limits.max_concurrent_exports = 2;
     let app = std::sync::Arc::new(spawn_with(sim, config).await);
     let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel();

@@ -79,9 +79,7 @@ async fn sigint_lets_an_export_in_progress_finish_then_exits_0() {
 #[tokio::test]
 async fn once_shutdown_begins_readiness_is_503_and_new_batches_are_refused() {
     let sim = simulator().await;
-    let gate = Gate::start(sim.addr()).await;
-    let mut config = config_for(&sim);
-    config.darktrace.base_url = gate.url().parse().unwrap();
+    let (config, gate) = config_behind_gate(&sim).await;
     let controlled = spawn_controlled(sim, config).await;
     let app = std::sync::Arc::new(controlled.app);
     let exporting = {
@@ -137,9 +135,7 @@ async fn once_shutdown_begins_readiness_is_503_and_new_batches_are_refused() {
 async fn a_request_still_waiting_when_the_grace_runs_out_is_answered_with_deadline() {
     // Darktrace never answers: the gate in front of it is never opened.
     let sim = simulator().await;
-    let gate = Gate::start(sim.addr()).await;
-    let mut config = config_for(&sim);
-    config.darktrace.base_url = gate.url().parse().unwrap();
+    let (mut config, gate) = config_behind_gate(&sim).await;
     config.limits.shutdown_grace = Duration::from_millis(300);
     let controlled = spawn_controlled(sim, config).await;
     let app = std::sync::Arc::new(controlled.app);
