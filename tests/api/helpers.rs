@@ -1,5 +1,4 @@
 //! Test harness: the real app on a loopback port 0, against the simulator on another.
-#![allow(dead_code)]
 
 pub mod process;
 
@@ -42,6 +41,23 @@ pub async fn spawn() -> TestApp {
     spawn_with(sim, config).await
 }
 
+/// A closed [`Gate`] in front of `sim`, and the test configuration that reaches `sim`
+/// through it.
+pub async fn config_behind_gate(sim: &Simulator) -> (Config, Gate) {
+    let gate = Gate::start(sim.addr()).await;
+    let mut config = config_for(sim);
+    config.darktrace.base_url = gate.url().parse().unwrap();
+    (config, gate)
+}
+
+/// Starts the app against a fresh simulator with the test configuration changed by `adjust`.
+pub async fn spawn_adjusted(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let sim = simulator().await;
+    let mut config = config_for(&sim);
+    adjust(&mut config);
+    spawn_with(sim, config).await
+}
+
 /// Starts the app with `config` against `sim`.
 pub async fn spawn_with(sim: Simulator, config: Config) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
@@ -67,16 +83,34 @@ impl TestApp {
 
     /// POSTs a JSON body to `path` with the API token.
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .http
+        let response = self.post_as(path, API_TOKEN, body).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// POSTs a JSON body to `path` with `token`, whatever the answer.
+    pub async fn post_as(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.http
             .post(self.url(path))
-            .bearer_auth(API_TOKEN)
+            .bearer_auth(token)
             .json(body)
             .send()
             .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+            .unwrap()
+    }
+
+    /// POSTs raw `body` to `path` with the API token and `content_type`.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.url(path)).bearer_auth(API_TOKEN);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.body(body).send().await.unwrap()
     }
 
     pub async fn export(&self, body: &Value) -> (u16, Value) {
@@ -207,10 +241,88 @@ pub async fn tls_simulator() -> (Simulator, darktrace_export::simulator::SelfSig
     (sim, identity)
 }
 
-/// A loopback port nothing listens on.
-pub fn closed_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().port()
+/// A loopback port held closed: a socket is bound to it but never listens, so a connection
+/// to it is refused, and no other socket (of this test or another) can take the port while
+/// this value lives. Binding a listener and dropping it would free the port for the next
+/// test to bind.
+pub struct ClosedPort(tokio::net::TcpSocket);
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        ClosedPort(socket)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.0.local_addr().unwrap().port()
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port())
+    }
+}
+
+/// A loopback relay in front of Darktrace that holds every connection it accepts until
+/// [`Gate::open`]. While it is closed, the calls a client has sent wait there and can be
+/// counted: how many run at once, or what the service does while they wait, is then
+/// certain instead of likely, as it would be with an added latency.
+pub struct Gate {
+    pub addr: SocketAddr,
+    held: std::sync::Arc<tokio::sync::watch::Sender<usize>>,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Gate {
+    /// A closed gate in front of `upstream`.
+    pub async fn start(upstream: SocketAddr) -> Gate {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held = std::sync::Arc::new(tokio::sync::watch::channel(0_usize).0);
+        let (open, opened) = tokio::sync::watch::channel(false);
+        let waiting = held.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut opened = opened.clone();
+                let waiting = waiting.clone();
+                tokio::spawn(async move {
+                    waiting.send_modify(|n| *n += 1);
+                    let _ = opened.wait_for(|open| *open).await;
+                    waiting.send_modify(|n| *n -= 1);
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Gate { addr, held, open }
+    }
+
+    /// `http://<addr>`, for `DARKTRACE_HOST` or `config.darktrace.base_url`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Waits (at most a minute, failing the test then) until `n` connections wait at the
+    /// gate at once.
+    pub async fn until_held(&self, n: usize) {
+        let mut held = self.held.subscribe();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            held.wait_for(|held| *held >= n),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("never {n} Darktrace calls held at once"))
+        .unwrap();
+    }
+
+    /// Lets every held connection and every later one through.
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
 }
 
 /// Two indicators that pass screening: one FQDN, one IPv4.
@@ -233,10 +345,8 @@ impl TestApp {
 /// The real binary with an empty environment (plus PATH), so neither the host's settings
 /// nor its proxy variables leak in; each test adds what it needs.
 pub fn binary() -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_darktrace-export"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .kill_on_drop(true);
+    let mut cmd = tokio::process::Command::from(process::command());
+    cmd.kill_on_drop(true);
     cmd
 }
 
@@ -344,6 +454,36 @@ pub fn fqdns(n: usize) -> Value {
             .map(|i| serde_json::json!({"type": "FQDN", "value": format!("host-{i}.example")}))
             .collect(),
     )
+}
+
+/// Puts `names` in Darktrace under `source`, as an earlier export (or another tool) would.
+pub fn seed(app: &TestApp, source: &str, names: &[&str], expiry: Option<chrono::NaiveDateTime>) {
+    app.sim.with_store_mut(|store| {
+        store.add(
+            names,
+            &darktrace_export::simulator::store::AddOptions {
+                source: Some(source.into()),
+                expiry,
+                ..Default::default()
+            },
+        )
+    });
+}
+
+/// An active ThreatQ FQDN indicator.
+pub fn fqdn(value: &str) -> Value {
+    serde_json::json!({"type": "FQDN", "status": "Active", "value": value})
+}
+
+/// A whitelisted ThreatQ FQDN indicator, type and status as plain names.
+pub fn whitelisted(value: &str) -> Value {
+    serde_json::json!({"type": "FQDN", "status": "Whitelisted", "value": value})
+}
+
+/// A whitelisted ThreatQ FQDN indicator, type and status as `{"name": ...}` objects, the
+/// shape ThreatQ's API returns them in.
+pub fn whitelisted_named(value: &str) -> Value {
+    serde_json::json!({"type": {"name": "FQDN"}, "status": {"name": "Whitelisted"}, "value": value})
 }
 
 /// Polls `done` (at most ten seconds) until it holds.

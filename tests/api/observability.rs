@@ -3,8 +3,6 @@
 //! The metrics recorder is global to the test process, so metric checks compare a scrape
 //! before and after, and only ever expect counts to have grown by at least as much.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -13,7 +11,7 @@ use darktrace_export::simulator::Faults;
 use serde_json::{Value, json};
 use tracing_subscriber::EnvFilter;
 
-use common::*;
+use crate::helpers::*;
 
 /// One scrape: `name{labels}` (labels sorted) → value.
 type Scrape = HashMap<String, f64>;
@@ -267,13 +265,12 @@ async fn a_request_without_an_id_gets_one_in_its_answer_and_its_log_lines() {
     logs();
     let app = spawn().await;
     let response = app
-        .http
-        .post(app.url("/export"))
-        .bearer_auth(API_TOKEN)
-        .json(&json!([{"value": "fresh-id.example", "type": "FQDN"}]))
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            "/export",
+            API_TOKEN,
+            &json!([{"value": "fresh-id.example", "type": "FQDN"}]),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let id = response.headers()["x-request-id"]
         .to_str()

@@ -1,18 +1,10 @@
 //! The real binary: configuration errors, the demo, the health check.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Stdio;
 
-const BIN: &str = env!("CARGO_BIN_EXE_darktrace-export");
-
-/// The binary with a clean environment, so the host's settings cannot leak in.
-fn command() -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-    cmd
-}
+use crate::helpers::ClosedPort;
+use crate::helpers::process::command;
 
 #[test]
 fn bad_configuration_is_one_line_naming_the_setting_and_exit_code_2() {
@@ -71,12 +63,8 @@ fn a_private_token_never_appears_in_a_configuration_error() {
 
 #[test]
 fn demo_serves_and_prints_a_curl_command_and_healthcheck_sees_it() {
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
     let mut child = command()
-        .args(["--demo", "--listen-addr", &format!("127.0.0.1:{port}")])
+        .args(["--demo", "--listen-addr", "127.0.0.1:0"])
         .env("LOG_FORMAT", "text")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -84,36 +72,37 @@ fn demo_serves_and_prints_a_curl_command_and_healthcheck_sees_it() {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let mut curl = None;
+    let (mut listening, mut curl) = (None, None);
     for _ in 0..10 {
         match lines.next() {
             Some(Ok(line)) if line.trim_start().starts_with("curl ") => {
                 curl = Some(line);
                 break;
             }
+            Some(Ok(line)) if line.contains("listening on http://") => {
+                let addr = line.split("http://").nth(1).unwrap_or_default();
+                listening = addr.split_whitespace().next().map(str::to_owned);
+            }
             Some(Ok(_)) => continue,
             _ => break,
         }
     }
     let curl = curl.expect("demo prints a curl command");
+    let addr = listening.expect("demo prints where it listens");
+    let port = addr.rsplit(':').next().unwrap().to_owned();
+    assert_ne!(port, "0", "{addr}");
     assert!(curl.contains("examples/threatq-collection.json"), "{curl}");
-    assert!(curl.contains(&format!("127.0.0.1:{port}/export")), "{curl}");
+    assert!(curl.contains(&format!("{addr}/export")), "{curl}");
 
-    let mut healthy = false;
-    for _ in 0..50 {
-        // No --url: the port comes from LISTEN_ADDR, as in the container.
-        let status = command()
-            .arg("healthcheck")
-            .env("LISTEN_ADDR", format!("0.0.0.0:{port}"))
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        if status.success() {
-            healthy = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // It printed once it was listening: one health check, no retries.
+    // No --url: the port comes from LISTEN_ADDR, as in the container.
+    let healthy = command()
+        .arg("healthcheck")
+        .env("LISTEN_ADDR", format!("0.0.0.0:{port}"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
     child.kill().unwrap();
     let _ = child.wait();
     assert!(healthy, "healthcheck reaches the demo");
@@ -121,16 +110,9 @@ fn demo_serves_and_prints_a_curl_command_and_healthcheck_sees_it() {
 
 #[test]
 fn healthcheck_fails_when_nothing_listens() {
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let closed = ClosedPort::new();
     let status = command()
-        .args([
-            "healthcheck",
-            "--url",
-            &format!("http://127.0.0.1:{port}/healthz"),
-        ])
+        .args(["healthcheck", "--url", &format!("{}/healthz", closed.url())])
         .stderr(Stdio::null())
         .status()
         .unwrap();

@@ -1,14 +1,12 @@
 //! Hostile input: arbitrary bytes, arbitrary JSON, broken and deeply nested bodies never
 //! make the service panic or answer 500; every answer is one the API documents.
 
-mod common;
-
 use std::sync::OnceLock;
 
+use crate::helpers::*;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::Request;
-use common::*;
 use darktrace_export::app::app_state;
 use darktrace_export::simulator::Simulator;
 use proptest::prelude::*;
@@ -307,14 +305,8 @@ fn nesting_that_is_closed_and_ignored_is_one_item_not_an_object() {
 async fn a_hundred_thousand_brackets_get_400_and_the_service_stays_up() {
     let app = spawn().await;
     let response = app
-        .http
-        .post(app.url("/export"))
-        .bearer_auth(API_TOKEN)
-        .header("content-type", "application/json")
-        .body("[".repeat(100_000))
-        .send()
-        .await
-        .unwrap();
+        .post_raw("/export", Some("application/json"), "[".repeat(100_000))
+        .await;
     let problem = expect_problem(response, 400).await;
     assert!(
         problem["detail"]

@@ -1,30 +1,13 @@
 //! Black-box `/remove` and `/sync` tests: the real app against the strict simulator, which
 //! keeps each entry's membership per source.
 
-mod common;
-
-use chrono::{Duration, NaiveDateTime, Utc};
-use common::*;
+use crate::helpers::*;
+use chrono::{Duration, Utc};
 use darktrace_export::simulator::Faults;
-use darktrace_export::simulator::store::AddOptions;
 use serde_json::{Value, json};
 
 const SOURCE: &str = "ThreatQ";
 const OTHER: &str = "Other Feed";
-
-/// Puts `names` in Darktrace under `source`, as an earlier export (or another tool) would.
-fn seed(app: &TestApp, source: &str, names: &[&str], expiry: Option<NaiveDateTime>) {
-    app.sim.with_store_mut(|store| {
-        store.add(
-            names,
-            &AddOptions {
-                source: Some(source.into()),
-                expiry,
-                ..AddOptions::default()
-            },
-        )
-    });
-}
 
 fn held(app: &TestApp, source: &str) -> Vec<String> {
     let mut names = app.sim.with_store(|s| s.names(Some(source)));
@@ -36,14 +19,6 @@ fn sorted(names: &[&str]) -> Vec<String> {
     let mut names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     names.sort();
     names
-}
-
-fn fqdn(value: &str) -> Value {
-    json!({"type": "FQDN", "status": "Active", "value": value})
-}
-
-fn whitelisted(value: &str) -> Value {
-    json!({"type": {"name": "FQDN"}, "status": {"name": "Whitelisted"}, "value": value})
 }
 
 /// The removal POSTs Darktrace received, each checked to name one entry under `SOURCE`.
@@ -94,7 +69,7 @@ async fn remove_takes_out_held_entries_whatever_their_status_and_reports_the_res
     );
     seed(&app, OTHER, &["shared.example"], None);
     let body = json!([
-        whitelisted("A.Example."),
+        whitelisted_named("A.Example."),
         fqdn("shared.example"),
         fqdn("never-sent.example"),
         {"type": "IP Address", "value": "10.0.0.1"},
@@ -174,10 +149,10 @@ async fn a_dry_run_removal_shows_what_would_go_and_changes_nothing() {
 
 #[tokio::test]
 async fn sync_adds_refreshes_and_removes_within_its_source_only() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.defaults.days_to_expiration = 30;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.defaults.days_to_expiration = 30;
+    })
+    .await;
     let soon = Utc::now().naive_utc() + Duration::days(1);
     seed(&app, SOURCE, &["kept.example"], Some(soon));
     seed(&app, SOURCE, &["stray.example", "shared.example"], None);
@@ -244,9 +219,9 @@ async fn a_whitelisted_indicator_in_the_collection_is_removed_and_one_not_held_i
     let app = spawn().await;
     seed(&app, SOURCE, &["revoked.example"], None);
     let collection = json!([
-        whitelisted("revoked.example"),
+        whitelisted_named("revoked.example"),
         fqdn("evil.example"),
-        whitelisted("never-sent.example"),
+        whitelisted_named("never-sent.example"),
     ]);
     let (status, report) = app.post("/sync", &collection).await;
     assert_eq!(status, 200, "{report:#}");
@@ -281,7 +256,7 @@ async fn a_value_whitelisted_by_one_item_is_removed_although_another_item_holds_
         .post(
             "/sync",
             &json!([
-                whitelisted("twice.example"),
+                whitelisted_named("twice.example"),
                 fqdn("Twice.Example"),
                 fqdn("other.example")
             ]),
@@ -311,7 +286,7 @@ async fn a_value_whitelisted_by_one_item_is_removed_although_another_item_holds_
 async fn a_dry_run_sync_answers_with_the_plan_and_changes_nothing() {
     let app = spawn().await;
     seed(&app, SOURCE, &["stray.example", "revoked.example"], None);
-    let body = json!({"indicators": [fqdn("new.example"), whitelisted("revoked.example")], "dry_run": true});
+    let body = json!({"indicators": [fqdn("new.example"), whitelisted_named("revoked.example")], "dry_run": true});
     let (status, report) = app.post("/sync", &body).await;
     assert_eq!(status, 200, "{report:#}");
     assert_eq!(report["dry_run"], true);
@@ -340,27 +315,20 @@ async fn a_dry_run_sync_answers_with_the_plan_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_plan_over_the_removal_cap_is_refused_with_the_plan_and_force_carries_it_out() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.limits.sync_max_removals = 2;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.limits.sync_max_removals = 2;
+    })
+    .await;
     seed(&app, SOURCE, &["a.example", "b.example"], None);
     seed(&app, OTHER, &["theirs.example"], None);
-    let collection = json!([whitelisted("a.example"), fqdn("keep.example")]);
+    let collection = json!([whitelisted_named("a.example"), fqdn("keep.example")]);
 
     let (status, report) = app.post("/sync", &json!([fqdn("keep.example")])).await;
     assert_eq!(status, 200, "a plan at the cap is carried out: {report:#}");
     assert_eq!(held(&app, SOURCE), vec!["keep.example"]);
 
     seed(&app, SOURCE, &["a.example", "b.example", "c.example"], None);
-    let response = app
-        .http
-        .post(app.url("/sync"))
-        .bearer_auth(API_TOKEN)
-        .json(&collection)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_as("/sync", API_TOKEN, &collection).await;
     assert_eq!(response.status(), 409);
     assert_eq!(
         response.headers()["content-type"],
@@ -500,7 +468,7 @@ async fn a_sync_that_cannot_read_the_source_changes_nothing_and_fails_what_it_wo
     });
     let collection = json!([
         fqdn("new.example"),
-        whitelisted("revoked.example"),
+        whitelisted_named("revoked.example"),
         fqdn("bad..example"),
     ]);
     let (status, report) = app.post("/sync", &collection).await;
@@ -548,7 +516,7 @@ async fn a_sync_that_would_empty_the_source_is_refused_unless_forced() {
         json!([]),
         json!({"total": 0, "data": []}),
         json!({"indicators": []}),
-        json!([whitelisted("d.example"), {"type": "MD5", "value": "d41d8cd98f00b204e9800998ecf8427e"}, fqdn("bad..example")]),
+        json!([whitelisted_named("d.example"), {"type": "MD5", "value": "d41d8cd98f00b204e9800998ecf8427e"}, fqdn("bad..example")]),
     ];
     for body in &nothing_to_export {
         let (status, problem) = app.post("/sync", body).await;
@@ -597,7 +565,7 @@ async fn a_sync_removes_a_held_parent_domain_of_a_whitelisted_name() {
     let app = spawn().await;
     seed(&app, SOURCE, &["parent.example"], None);
     let collection = json!([
-        whitelisted("www.parent.example"),
+        whitelisted_named("www.parent.example"),
         fqdn("parent.example"),
         fqdn("evil.example"),
     ]);

@@ -1,9 +1,7 @@
 //! `darktrace-export check`: one signed call, one line saying what is right or what to fix,
 //! exit 0 or 1. Run as the real binary against `simulate`, also a child process.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 
 fn one_line(line: &str) {
     assert_eq!(line.lines().count(), 1, "{line}");
@@ -44,7 +42,8 @@ async fn an_appliance_clock_an_hour_ahead_is_reported_as_the_clock() {
 
 #[tokio::test]
 async fn nothing_listening_is_reported_as_the_host() {
-    let url = format!("http://127.0.0.1:{}", closed_port());
+    let closed = ClosedPort::new();
+    let url = closed.url();
     let (code, line) = run_check(&url, &[]).await;
     assert_eq!(code, Some(1), "{line}");
     assert!(line.starts_with(&format!("host: {url}")), "{line}");

@@ -1,55 +1,27 @@
 //! Inbound safety, black-box: who may call, what a refused request is told, and how the
 //! service behaves when asked for more than it will do.
 
-mod common;
-
 use std::time::Duration;
 
-use common::process::{Service, command};
-use common::*;
+use crate::helpers::process::{Service, command};
+use crate::helpers::*;
 use darktrace_export::simulator::Faults;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// POSTs raw `body` to `path` with the token and `content_type`.
-async fn post_raw(
-    app: &TestApp,
-    path: &str,
-    content_type: Option<&str>,
-    body: impl Into<reqwest::Body>,
-) -> reqwest::Response {
-    let mut request = app.http.post(app.url(path)).bearer_auth(API_TOKEN);
-    if let Some(ct) = content_type {
-        request = request.header("content-type", ct);
-    }
-    request.body(body).send().await.unwrap()
-}
-
 #[tokio::test]
 async fn every_configured_token_is_accepted_for_rotation() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.api_tokens = vec!["old-token".into(), "new-token".into()];
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.api_tokens = vec!["old-token".into(), "new-token".into()];
+    })
+    .await;
     for token in ["old-token", "new-token"] {
-        let response = app
-            .http
-            .post(app.url("/export"))
-            .bearer_auth(token)
-            .json(&fqdns(1))
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_as("/export", token, &fqdns(1)).await;
         assert_eq!(response.status(), 200, "{token}");
     }
     let response = app
-        .http
-        .post(app.url("/export"))
-        .bearer_auth("old-token-but-longer")
-        .json(&fqdns(1))
-        .send()
-        .await
-        .unwrap();
+        .post_as("/export", "old-token-but-longer", &fqdns(1))
+        .await;
     let problem = expect_problem(response, 401).await;
     assert!(problem["detail"].as_str().unwrap().contains("API_TOKENS"));
 }
@@ -87,13 +59,9 @@ async fn open_endpoints_never_ask_for_a_token() {
 #[tokio::test]
 async fn a_body_that_is_not_json_is_400_with_line_and_column() {
     let app = spawn().await;
-    let response = post_raw(
-        &app,
-        "/export",
-        Some("application/json"),
-        "[\n {\"value\": }]",
-    )
-    .await;
+    let response = app
+        .post_raw("/export", Some("application/json"), "[\n {\"value\": }]")
+        .await;
     let problem = expect_problem(response, 400).await;
     let detail = problem["detail"].as_str().unwrap();
     assert!(detail.contains("line 2 column"), "{detail}");
@@ -108,7 +76,7 @@ async fn a_body_not_declared_json_is_415() {
         Some("text/plain"),
         Some("application/x-www-form-urlencoded"),
     ] {
-        let response = post_raw(&app, "/export", content_type, "[]").await;
+        let response = app.post_raw("/export", content_type, "[]").await;
         let problem = expect_problem(response, 415).await;
         assert!(
             problem["detail"]
@@ -118,13 +86,9 @@ async fn a_body_not_declared_json_is_415() {
             "{problem}"
         );
     }
-    let response = post_raw(
-        &app,
-        "/export",
-        Some("application/json; charset=utf-8"),
-        "[]",
-    )
-    .await;
+    let response = app
+        .post_raw("/export", Some("application/json; charset=utf-8"), "[]")
+        .await;
     assert_eq!(response.status(), 200);
 }
 
@@ -148,13 +112,15 @@ async fn a_body_of_the_wrong_shape_is_422_naming_the_path() {
 
 #[tokio::test]
 async fn a_body_over_max_body_bytes_is_413_and_nothing_is_sent() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.limits.max_body_bytes = 1024;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.limits.max_body_bytes = 1024;
+    })
+    .await;
     let body = serde_json::to_vec(&fqdns(100)).unwrap();
     assert!(body.len() > 1024);
-    let response = post_raw(&app, "/export", Some("application/json"), body).await;
+    let response = app
+        .post_raw("/export", Some("application/json"), body)
+        .await;
     let problem = expect_problem(response, 413).await;
     assert!(
         problem["detail"]
@@ -167,14 +133,16 @@ async fn a_body_over_max_body_bytes_is_413_and_nothing_is_sent() {
 
 #[tokio::test]
 async fn a_body_under_max_body_bytes_is_read_whatever_its_size() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.limits.max_body_bytes = 8 * 1024 * 1024;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.limits.max_body_bytes = 8 * 1024 * 1024;
+    })
+    .await;
     // Past axum's own 2 MB default, which must not apply in MAX_BODY_BYTES's place.
     let mut body = serde_json::to_vec(&fqdns(2)).unwrap();
     body.splice(1..1, std::iter::repeat_n(b' ', 3 * 1024 * 1024));
-    let response = post_raw(&app, "/export", Some("application/json"), body).await;
+    let response = app
+        .post_raw("/export", Some("application/json"), body)
+        .await;
     assert_eq!(response.status(), 200);
     let report: Value = response.json().await.unwrap();
     assert_accounts_for_every_item(&report, 2);
@@ -182,10 +150,10 @@ async fn a_body_under_max_body_bytes_is_read_whatever_its_size() {
 
 #[tokio::test]
 async fn a_chunked_body_over_max_body_bytes_is_413() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.limits.max_body_bytes = 1024;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.limits.max_body_bytes = 1024;
+    })
+    .await;
     let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let mut request = format!(
         "POST /export HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {API_TOKEN}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
@@ -212,10 +180,10 @@ async fn read_answer(stream: &mut tokio::net::TcpStream) -> String {
 
 #[tokio::test]
 async fn more_items_than_objects_per_run_is_413_before_anything_is_sent() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.limits.objects_per_run = 5;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.limits.objects_per_run = 5;
+    })
+    .await;
     let (status, problem) = app.export(&json!({"indicators": fqdns(6)})).await;
     assert_eq!(status, 413);
     assert_eq!(
@@ -336,15 +304,7 @@ async fn overrides_in_a_threatq_page_are_honoured_in_every_route() {
 #[tokio::test]
 async fn an_empty_body_says_so_and_an_override_of_the_wrong_type_says_what_it_takes() {
     let app = spawn().await;
-    let response = app
-        .http
-        .post(app.url("/export"))
-        .bearer_auth(API_TOKEN)
-        .header("content-type", "application/json")
-        .body("")
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_raw("/export", Some("application/json"), "").await;
     let problem = expect_problem(response, 400).await;
     assert!(
         problem["detail"]
@@ -402,11 +362,7 @@ async fn unknown_routes_are_404_and_wrong_methods_405_as_problems() {
 #[tokio::test]
 async fn beyond_max_concurrent_exports_requests_get_503_with_retry_after_at_once() {
     let sim = simulator().await;
-    sim.set_faults(Faults {
-        latency: Duration::from_secs(3),
-        ..Faults::default()
-    });
-    let mut config = config_for(&sim);
+    let (mut config, gate) = config_behind_gate(&sim).await;
     config.limits.max_concurrent_exports = 2;
     let app = std::sync::Arc::new(spawn_with(sim, config).await);
 
@@ -416,14 +372,13 @@ async fn beyond_max_concurrent_exports_requests_get_503_with_retry_after_at_once
             tokio::spawn(async move { app.export(&fqdns(1)).await })
         })
         .collect();
-    eventually("two Darktrace calls in flight", || {
-        app.sim.max_in_flight() >= 2
-    })
-    .await;
+    gate.until_held(2).await;
 
     // Both permits are held until Darktrace answers: these are refused, not queued.
     for _ in 0..4 {
-        let response = post_raw(&app, "/export", Some("application/json"), "[]").await;
+        let response = app
+            .post_raw("/export", Some("application/json"), "[]")
+            .await;
         assert_eq!(response.headers()["retry-after"], "1");
         let problem = expect_problem(response, 503).await;
         assert_eq!(problem["type"], "urn:darktrace-export:problem:overloaded");
@@ -433,6 +388,7 @@ async fn beyond_max_concurrent_exports_requests_get_503_with_retry_after_at_once
         let response = app.http.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
     }
+    gate.open();
     for request in first {
         let (status, report) = request.await.unwrap();
         assert_eq!(status, 200);
@@ -443,51 +399,44 @@ async fn beyond_max_concurrent_exports_requests_get_503_with_retry_after_at_once
 #[tokio::test]
 async fn six_parallel_exports_over_a_limit_of_two_complete_or_are_shed() {
     let sim = simulator().await;
-    sim.set_faults(Faults {
-        latency: Duration::from_secs(2),
-        ..Faults::default()
-    });
-    let mut config = config_for(&sim);
+    let (mut config, gate) = config_behind_gate(&sim).await;
     config.limits.max_concurrent_exports = 2;
     let app = std::sync::Arc::new(spawn_with(sim, config).await);
-    let requests: Vec<_> = (0..6)
-        .map(|_| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                let response = app
-                    .http
-                    .post(app.url("/export"))
-                    .bearer_auth(API_TOKEN)
-                    .json(&fqdns(3))
-                    .send()
-                    .await
-                    .unwrap();
-                let status = response.status().as_u16();
-                let retry_after = response.headers().get("retry-after").cloned();
-                let body: Value = response.json().await.unwrap();
-                (status, retry_after, body)
-            })
-        })
-        .collect();
-    let (mut done, mut shed) = (0, 0);
-    for request in requests {
-        let (status, retry_after, body) = request.await.unwrap();
-        match status {
-            200 => {
-                assert_accounts_for_every_item(&body, 3);
-                assert_eq!(body["summary"]["exported"], 3);
-                done += 1;
-            }
-            503 => {
-                assert!(retry_after.is_some());
-                assert_eq!(body["type"], "urn:darktrace-export:problem:overloaded");
-                shed += 1;
-            }
-            other => panic!("unexpected {other}: {body}"),
-        }
+    let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..6 {
+        let app = app.clone();
+        let answered = answered.clone();
+        tokio::spawn(async move {
+            let response = app.post_as("/export", API_TOKEN, &fqdns(3)).await;
+            let status = response.status().as_u16();
+            let retry_after = response.headers().get("retry-after").cloned();
+            let body: Value = response.json().await.unwrap();
+            let _ = answered.send((status, retry_after, body));
+        });
     }
-    assert!(done >= 2, "{done} completed");
-    assert!(shed >= 1, "nothing was shed");
+    drop(answered);
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(120), answers.recv())
+            .await
+            .expect("every export is answered")
+            .expect("an answer")
+    };
+    // Two exports hold the permits, their calls waiting at the gate; the other four are
+    // shed at once, not queued behind them.
+    gate.until_held(2).await;
+    for _ in 0..4 {
+        let (status, retry_after, body) = next().await;
+        assert_eq!(status, 503, "{body}");
+        assert!(retry_after.is_some());
+        assert_eq!(body["type"], "urn:darktrace-export:problem:overloaded");
+    }
+    gate.open();
+    for _ in 0..2 {
+        let (status, _, body) = next().await;
+        assert_eq!(status, 200, "{body}");
+        assert_accounts_for_every_item(&body, 3);
+        assert_eq!(body["summary"]["exported"], 3);
+    }
 }
 
 #[tokio::test]
@@ -559,10 +508,10 @@ async fn calls_cut_off_by_the_deadline_leave_only_confirmed_items_exported() {
 
 #[tokio::test]
 async fn a_body_that_does_not_arrive_before_the_deadline_is_408() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.limits.request_timeout = Duration::from_millis(500);
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.limits.request_timeout = Duration::from_millis(500);
+    })
+    .await;
     let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let head = format!(
         "POST /export HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {API_TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n[",

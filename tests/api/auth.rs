@@ -1,8 +1,6 @@
 //! Who may call the batch endpoints.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 
 #[tokio::test]
 async fn export_without_a_bearer_token_is_401_problem_json() {
@@ -30,13 +28,8 @@ async fn export_without_a_bearer_token_is_401_problem_json() {
 async fn a_wrong_bearer_token_is_401() {
     let app = spawn().await;
     let response = app
-        .http
-        .post(app.url("/export"))
-        .bearer_auth("not-the-token")
-        .json(&serde_json::json!([]))
-        .send()
-        .await
-        .unwrap();
+        .post_as("/export", "not-the-token", &serde_json::json!([]))
+        .await;
     assert_eq!(response.status(), 401);
 }
 

@@ -2,28 +2,19 @@
 //! others while it tries. Bounded in count and time, loopback only; nothing here asserts how
 //! fast anything happens, only that it happens (or is refused).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
-use darktrace_export::simulator::Faults;
+use crate::helpers::*;
 use serde_json::json;
 
 /// Two syncs of one source at once, collections A and B: one runs, the other is refused
 /// with 409 `sync-in-progress` and changes nothing, so Darktrace ends with exactly one
-/// collection. The first sync is held inside Darktrace (its first call hangs until its
-/// attempt times out and is retried) while the second is sent, so they surely overlap.
+/// collection. The first sync's first call waits at a closed gate in front of Darktrace
+/// until the second has been answered, so they surely overlap.
 #[tokio::test]
 async fn a_second_sync_of_a_source_in_progress_is_409_and_one_collection_remains() {
     let sim = simulator().await;
-    sim.set_faults(Faults {
-        hang_next: 1,
-        ..Faults::default()
-    });
-    let mut config = config_for(&sim);
-    config.darktrace.timeout = Duration::from_secs(1);
-    quick_retries(&mut config);
+    let (config, gate) = config_behind_gate(&sim).await;
     let app = std::sync::Arc::new(spawn_with(sim, config).await);
     let collection = |names: &[&str]| {
         json!(
@@ -40,18 +31,8 @@ async fn a_second_sync_of_a_source_in_progress_is_409_and_one_collection_remains
         let app = app.clone();
         tokio::spawn(async move { app.post("/sync", &a).await })
     };
-    eventually("the first sync is inside Darktrace", || {
-        !app.sim.calls().is_empty()
-    })
-    .await;
-    let second = app
-        .http
-        .post(app.url("/sync"))
-        .bearer_auth(API_TOKEN)
-        .json(&b)
-        .send()
-        .await
-        .unwrap();
+    gate.until_held(1).await;
+    let second = app.post_as("/sync", API_TOKEN, &b).await;
     assert_eq!(second.headers()["retry-after"], "5");
     let problem = expect_problem(second, 409).await;
     assert_eq!(
@@ -63,6 +44,7 @@ async fn a_second_sync_of_a_source_in_progress_is_409_and_one_collection_remains
         "{problem}"
     );
 
+    gate.open();
     let (status, report) = first.await.unwrap();
     assert_eq!(status, 200, "{report:#}");
     assert_accounts_for_every_item(&report, 3);
@@ -141,7 +123,7 @@ async fn a_key_given_twice_in_one_item_is_invalid_never_last_wins() {
 
 // ---- The real binary under hostile connections -------------------------------------
 
-use common::process::Service;
+use crate::helpers::process::Service;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -159,15 +141,7 @@ fn proc_kib(service: &Service, field: &str) -> u64 {
 fn start(extra: &[(&str, &str)]) -> (Service, darktrace_export::simulator::Simulator) {
     let sim =
         tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(simulator()));
-    let url = sim.url();
-    let mut env = vec![
-        ("DARKTRACE_HOST", url.as_str()),
-        ("DARKTRACE_PUBLIC_TOKEN", PUBLIC),
-        ("DARKTRACE_PRIVATE_TOKEN", PRIVATE),
-        ("API_TOKENS", API_TOKEN),
-    ];
-    env.extend_from_slice(extra);
-    (Service::start(&env), sim)
+    (Service::against(&sim.url(), extra), sim)
 }
 
 /// Reads until the peer closes (or resets) the connection; `None` if it is still open

@@ -2,9 +2,6 @@
 //! their own schemas, the outcome vocabulary and problem types of the code, and real
 //! answers of the service that satisfy the schemas a generated client would trust.
 
-mod common;
-mod spec;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -17,12 +14,11 @@ use darktrace_export::http::routes::ROUTES;
 use darktrace_export::http::{docs, router};
 use darktrace_export::outcome::{Outcome, Reason};
 use darktrace_export::simulator::Faults;
-use darktrace_export::simulator::store::AddOptions;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use common::*;
-use spec::Spec;
+use crate::helpers::*;
+use crate::spec::Spec;
 
 fn table_operations() -> BTreeSet<(String, String)> {
     ROUTES
@@ -316,10 +312,10 @@ async fn the_served_spec_is_the_file_as_yaml() {
 #[tokio::test]
 async fn real_answers_satisfy_the_documented_responses() {
     let spec = Spec::load();
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.limits.sync_max_removals = 2;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.limits.sync_max_removals = 2;
+    })
+    .await;
     let check = |method: &str, path: &str, response: (u16, String, Value)| {
         let (status, content_type, body) = response;
         if let Err(error) = spec.validate_response(method, path, status, &content_type, &body) {
@@ -328,31 +324,9 @@ async fn real_answers_satisfy_the_documented_responses() {
     };
 
     let collection = example_collection();
-    check(
-        "POST",
-        "/export",
-        send(
-            &app,
-            "/export",
-            Some(API_TOKEN),
-            "application/json",
-            &collection.to_string(),
-        )
-        .await,
-    );
+    check("POST", "/export", post(&app, "/export", &collection).await);
     let dry = json!({"indicators": collection["data"], "dry_run": true, "source": "Dry"});
-    check(
-        "POST",
-        "/export",
-        send(
-            &app,
-            "/export",
-            Some(API_TOKEN),
-            "application/json",
-            &dry.to_string(),
-        )
-        .await,
-    );
+    check("POST", "/export", post(&app, "/export", &dry).await);
     check(
         "POST",
         "/export",
@@ -395,7 +369,12 @@ async fn real_answers_satisfy_the_documented_responses() {
 
     // /remove: a dry run (one held entry would go), then the removal itself. Under a source
     // of their own: the exports above filled the default one.
-    seed(&app, &["held.example", "revoked.example", "stray.example"]);
+    seed(
+        &app,
+        "Plans",
+        &["held.example", "revoked.example", "stray.example"],
+        None,
+    );
     let removal = json!([
         fqdn("Held.Example."),
         fqdn("absent.example"),
@@ -412,7 +391,7 @@ async fn real_answers_satisfy_the_documented_responses() {
 
     // /sync: the plan removes an item's entry (whitelisted) and two the collection does
     // not name; a dry run shows it, the cap of 2 refuses it, force carries it out.
-    seed(&app, &["extra.example"]);
+    seed(&app, "Plans", &["extra.example"], None);
     let collection = json!([fqdn("new.example"), whitelisted("revoked.example")]);
     let answer = post(&app, "/sync?source=Plans&dry_run=true", &collection).await;
     assert_eq!(answer.0, 200, "{:#}", answer.2);
@@ -548,27 +527,6 @@ async fn check_documented(spec: &Spec, response_at: &str, response: axum::respon
     let example = &spec.at(&media)["example"];
     assert_eq!(body["type"], example["type"], "{response_at}: {body:#}");
     assert_eq!(body["status"], example["status"], "{response_at}: {body:#}");
-}
-
-/// Puts `names` in Darktrace under the source `Plans`, as an earlier export would.
-fn seed(app: &TestApp, names: &[&str]) {
-    app.sim.with_store_mut(|store| {
-        store.add(
-            names,
-            &AddOptions {
-                source: Some("Plans".into()),
-                ..AddOptions::default()
-            },
-        )
-    });
-}
-
-fn fqdn(value: &str) -> Value {
-    json!({"type": "FQDN", "status": "Active", "value": value})
-}
-
-fn whitelisted(value: &str) -> Value {
-    json!({"type": "FQDN", "status": "Whitelisted", "value": value})
 }
 
 /// Posts a JSON body with the token; status, content type and answer.

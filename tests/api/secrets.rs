@@ -1,9 +1,7 @@
 //! Secrets stay secret: the real binary at trace level, through a full export and its error
 //! paths, never writes a token to its log or its answers.
 
-mod common;
-
-use common::process::Service;
+use crate::helpers::process::Service;
 use darktrace_export::simulator::{Faults, Simulator};
 use serde_json::json;
 

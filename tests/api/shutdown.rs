@@ -1,26 +1,13 @@
 //! Graceful shutdown: on SIGTERM or SIGINT readiness turns 503, no new work is taken, work in
 //! progress gets SHUTDOWN_GRACE_SECS to finish, and the process exits 0.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::helpers::process::Service;
+use crate::helpers::*;
 use axum::body::Body;
 use axum::http::Request;
-use common::process::Service;
-use common::*;
-use darktrace_export::simulator::{Faults, Simulator};
 use tower::ServiceExt;
-
-/// A slow Darktrace, so an export is surely in progress when the signal comes.
-async fn slow_simulator(latency: Duration) -> Simulator {
-    let sim = simulator().await;
-    sim.set_faults(Faults {
-        latency,
-        ..Faults::default()
-    });
-    sim
-}
 
 /// Whether a new connection to `addr` is still served as ready.
 async fn ready_on_a_new_connection(addr: std::net::SocketAddr) -> bool {
@@ -36,15 +23,12 @@ async fn ready_on_a_new_connection(addr: std::net::SocketAddr) -> bool {
 }
 
 async fn signal_during_a_slow_export(signal: &str) {
-    let sim = slow_simulator(Duration::from_secs(2)).await;
-    let url = sim.url();
-    let mut service = Service::start(&[
-        ("DARKTRACE_HOST", &url),
-        ("DARKTRACE_PUBLIC_TOKEN", PUBLIC),
-        ("DARKTRACE_PRIVATE_TOKEN", PRIVATE),
-        ("API_TOKENS", API_TOKEN),
-        ("SHUTDOWN_GRACE_SECS", "30"),
-    ]);
+    // The export's call waits at the gate, so it is surely in progress when the signal
+    // comes, and stays so until the test has seen new connections refused.
+    let sim = simulator().await;
+    let gate = Gate::start(sim.addr()).await;
+    let url = gate.url();
+    let mut service = Service::against(&url, &[("SHUTDOWN_GRACE_SECS", "30")]);
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let export = tokio::spawn(
         http.post(service.url("/export"))
@@ -52,7 +36,7 @@ async fn signal_during_a_slow_export(signal: &str) {
             .json(&fqdns(3))
             .send(),
     );
-    eventually("the export reaches Darktrace", || sim.max_in_flight() >= 1).await;
+    gate.until_held(1).await;
     assert!(ready_on_a_new_connection(service.addr).await);
 
     service.signal(signal);
@@ -65,6 +49,7 @@ async fn signal_during_a_slow_export(signal: &str) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(refused, "still taking new connections after {signal}");
+    gate.open();
 
     let response = export
         .await
@@ -93,18 +78,15 @@ async fn sigint_lets_an_export_in_progress_finish_then_exits_0() {
 
 #[tokio::test]
 async fn once_shutdown_begins_readiness_is_503_and_new_batches_are_refused() {
-    let sim = slow_simulator(Duration::from_millis(1500)).await;
-    let config = config_for(&sim);
+    let sim = simulator().await;
+    let (config, gate) = config_behind_gate(&sim).await;
     let controlled = spawn_controlled(sim, config).await;
     let app = std::sync::Arc::new(controlled.app);
     let exporting = {
         let app = app.clone();
         tokio::spawn(async move { app.export(&fqdns(2)).await })
     };
-    eventually("the export reaches Darktrace", || {
-        app.sim.max_in_flight() >= 1
-    })
-    .await;
+    gate.until_held(1).await;
 
     controlled.stop.send(()).unwrap();
     eventually("readiness off", || !controlled.state.readiness.is_ready()).await;
@@ -137,6 +119,7 @@ async fn once_shutdown_begins_readiness_is_503_and_new_batches_are_refused() {
     assert_eq!(export.headers()["retry-after"], "5");
     assert_eq!(export.headers()["content-type"], "application/problem+json");
 
+    gate.open();
     let (status, report) = exporting.await.unwrap();
     assert_eq!(status, 200);
     assert_accounts_for_every_item(&report, 2);
@@ -150,12 +133,9 @@ async fn once_shutdown_begins_readiness_is_503_and_new_batches_are_refused() {
 
 #[tokio::test]
 async fn a_request_still_waiting_when_the_grace_runs_out_is_answered_with_deadline() {
+    // Darktrace never answers: the gate in front of it is never opened.
     let sim = simulator().await;
-    sim.set_faults(Faults {
-        hang: true,
-        ..Faults::default()
-    });
-    let mut config = config_for(&sim);
+    let (mut config, gate) = config_behind_gate(&sim).await;
     config.limits.shutdown_grace = Duration::from_millis(300);
     let controlled = spawn_controlled(sim, config).await;
     let app = std::sync::Arc::new(controlled.app);
@@ -170,10 +150,7 @@ async fn a_request_still_waiting_when_the_grace_runs_out_is_answered_with_deadli
                 .await
         })
     };
-    eventually("the export reaches Darktrace", || {
-        app.sim.max_in_flight() >= 1
-    })
-    .await;
+    gate.until_held(1).await;
     controlled.stop.send(()).unwrap();
     let served = tokio::time::timeout(Duration::from_secs(60), controlled.served)
         .await
@@ -194,19 +171,10 @@ async fn a_request_still_waiting_when_the_grace_runs_out_is_answered_with_deadli
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_answers_a_hung_export_and_exits_0_when_the_grace_runs_out() {
+    // Darktrace never answers: the gate in front of it is never opened.
     let sim = simulator().await;
-    sim.set_faults(Faults {
-        hang: true,
-        ..Faults::default()
-    });
-    let url = sim.url();
-    let mut service = Service::start(&[
-        ("DARKTRACE_HOST", &url),
-        ("DARKTRACE_PUBLIC_TOKEN", PUBLIC),
-        ("DARKTRACE_PRIVATE_TOKEN", PRIVATE),
-        ("API_TOKENS", API_TOKEN),
-        ("SHUTDOWN_GRACE_SECS", "1"),
-    ]);
+    let gate = Gate::start(sim.addr()).await;
+    let mut service = Service::against(&gate.url(), &[("SHUTDOWN_GRACE_SECS", "1")]);
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let export = tokio::spawn(
         http.post(service.url("/export"))
@@ -214,7 +182,7 @@ async fn the_binary_answers_a_hung_export_and_exits_0_when_the_grace_runs_out() 
             .json(&fqdns(1))
             .send(),
     );
-    eventually("the export reaches Darktrace", || sim.max_in_flight() >= 1).await;
+    gate.until_held(1).await;
     service.signal("TERM");
     assert_eq!(service.wait().code(), Some(0), "{}", service.log());
     let response = export

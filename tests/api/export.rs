@@ -1,8 +1,6 @@
 //! Black-box export tests: the real app against the strict simulator, both on loopback.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::json;
 
 #[tokio::test]
@@ -92,13 +90,15 @@ async fn every_call_is_signed_so_the_strict_simulator_accepts_it() {
 
 #[tokio::test]
 async fn the_add_call_is_compact_ascii_json_with_addlist_source_and_expiry() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.defaults.days_to_expiration = 30;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.defaults.days_to_expiration = 30;
+    })
+    .await;
+    let sent = chrono::Utc::now();
     let (status, report) = app
         .export(&json!([{"type": "FQDN", "value": "a.example"}, {"type": "IP Address", "value": "198.51.100.7"}]))
         .await;
+    let answered = chrono::Utc::now();
     assert_eq!(status, 200);
     let calls = app.sim.calls();
     let body = std::str::from_utf8(&calls[0].body).unwrap();
@@ -108,10 +108,13 @@ async fn the_add_call_is_compact_ascii_json_with_addlist_source_and_expiry() {
         format!(r#"{{"addlist":"a.example,198.51.100.7","expiry":"{expiry}","source":"ThreatQ"}}"#)
     );
     let when = chrono::NaiveDateTime::parse_from_str(expiry, "%Y-%m-%dT%H:%M:%S").unwrap();
-    let days = (when - chrono::Utc::now().naive_utc()).num_hours();
+    // 30 days from the moment of the request, to the second (the expiry has no fraction).
+    let days = chrono::Duration::days(30);
+    let earliest = (sent - chrono::Duration::seconds(1)).naive_utc() + days;
+    let latest = answered.naive_utc() + days;
     assert!(
-        (29 * 24..=30 * 24).contains(&days),
-        "expiry {expiry} is about 30 days ahead"
+        earliest <= when && when <= latest,
+        "expiry {expiry} is 30 days after the request ({sent} to {answered})"
     );
     let held = app.sim.with_store(|s| s.details(Some("ThreatQ")));
     assert!(held.iter().all(|e| e.expiry == expiry));
@@ -148,10 +151,10 @@ async fn a_second_export_reports_updated() {
 
 #[tokio::test]
 async fn a_wrong_private_token_fails_every_item_with_darktrace_auth_and_is_not_retried() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.darktrace.private_token = secrecy::SecretString::from("wrong-private-token");
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.darktrace.private_token = secrecy::SecretString::from("wrong-private-token");
+    })
+    .await;
     let (status, report) = app
         .export(&json!([{"type": "FQDN", "value": "a.example"}, {"type": "FQDN", "value": "b.example"}]))
         .await;
@@ -198,10 +201,10 @@ async fn body_overrides_set_source_and_description() {
 
 #[tokio::test]
 async fn batches_are_split_into_calls_of_darktrace_batch_size() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.darktrace.batch_size = 2;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.darktrace.batch_size = 2;
+    })
+    .await;
     let items: Vec<_> = (1..=5)
         .map(|i| json!({"type": "IP Address", "value": format!("198.51.100.{i}")}))
         .collect();
@@ -213,10 +216,10 @@ async fn batches_are_split_into_calls_of_darktrace_batch_size() {
 
 #[tokio::test]
 async fn fqdns_as_hostnames_go_in_calls_of_their_own() {
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.screen.fqdn_as_hostname = true;
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.screen.fqdn_as_hostname = true;
+    })
+    .await;
     let (status, _) = app
         .export(&json!([{"type": "FQDN", "value": "a.example"}, {"type": "IP Address", "value": "198.51.100.1"}]))
         .await;

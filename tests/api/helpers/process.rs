@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_darktrace-export");
+const BIN: &str = env!("CARGO_BIN_EXE_darktrace-export");
 
 /// The binary with a clean environment, so the host's settings cannot leak in.
 pub fn command() -> Command {
@@ -22,6 +22,8 @@ pub struct Service {
     pub child: Child,
     pub addr: SocketAddr,
     log: Arc<Mutex<String>>,
+    /// Reads stderr into `log` until the process closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
     exited: Option<ExitStatus>,
 }
 
@@ -41,7 +43,7 @@ impl Service {
         let log = Arc::new(Mutex::new(String::new()));
         let (addr_tx, addr_rx) = mpsc::channel();
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(addr) = listening_addr(&line) {
@@ -67,8 +69,22 @@ impl Service {
             child,
             addr,
             log,
+            reader: Some(reader),
             exited: None,
         }
+    }
+
+    /// [`Service::start`] against Darktrace at `host` with the test token pair and
+    /// `API_TOKENS=`[`API_TOKEN`](super::API_TOKEN), then `extra` (which may override them).
+    pub fn against(host: &str, extra: &[(&str, &str)]) -> Service {
+        let mut env = vec![
+            ("DARKTRACE_HOST", host),
+            ("DARKTRACE_PUBLIC_TOKEN", super::PUBLIC),
+            ("DARKTRACE_PRIVATE_TOKEN", super::PRIVATE),
+            ("API_TOKENS", super::API_TOKEN),
+        ];
+        env.extend_from_slice(extra);
+        Service::start(&env)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -96,8 +112,10 @@ impl Service {
         for _ in 0..600 {
             if let Some(status) = self.child.try_wait().unwrap() {
                 self.exited = Some(status);
-                // Let the reader thread take the last lines.
-                std::thread::sleep(Duration::from_millis(100));
+                // Every line is in the log once the reader has seen stderr close.
+                if let Some(reader) = self.reader.take() {
+                    reader.join().expect("the log reader ends");
+                }
                 return status;
             }
             std::thread::sleep(Duration::from_millis(100));

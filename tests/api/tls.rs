@@ -1,9 +1,7 @@
 //! TLS to Darktrace: verified by default, a private CA trusted with DARKTRACE_CA_FILE,
 //! verification off only when asked (and warned about at start).
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 
 fn exported(n: usize) -> Vec<(String, String)> {
     vec![("exported".into(), "added".into()); n]

@@ -5,12 +5,10 @@
 //! environment; this process's environment is never changed. A small recording proxy on
 //! loopback stands between it and the simulator.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::helpers::*;
 use darktrace_export::darktrace::proxy::ProxyRoute;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -194,10 +192,10 @@ async fn https_darktrace_is_reached_through_a_connect_tunnel_from_https_proxy() 
 #[tokio::test]
 async fn an_export_goes_through_the_proxy_in_the_configuration() {
     let proxy = RecordingProxy::start().await;
-    let sim = simulator().await;
-    let mut config = config_for(&sim);
-    config.darktrace.proxy = Some(ProxyRoute::new("HTTP_PROXY", &proxy.url()).unwrap());
-    let app = spawn_with(sim, config).await;
+    let app = spawn_adjusted(|config| {
+        config.darktrace.proxy = Some(ProxyRoute::new("HTTP_PROXY", &proxy.url()).unwrap());
+    })
+    .await;
     let (status, report) = app.export_or_fail(&two_indicators()).await;
     assert_eq!(status, 200, "{report:#}");
     assert_eq!(
