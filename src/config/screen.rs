@@ -1,0 +1,50 @@
+//! Which indicators go, and which never do.
+
+use ipnet::IpNet;
+
+use crate::cli::ServeArgs;
+use crate::indicator::{Fqdn, IndicatorType};
+
+use super::ConfigError;
+use super::parse::{parse_bool, parse_export_types, parse_network, split_list};
+
+/// Which indicators go, and which never do.
+#[derive(Debug, Clone)]
+pub struct ScreenConfig {
+    pub export_types: Vec<IndicatorType>,
+    /// Lowercased, trimmed status names.
+    pub excluded_statuses: Vec<String>,
+    pub protected_domains: Vec<Fqdn>,
+    pub protected_networks: Vec<IpNet>,
+    pub export_non_routable: bool,
+    pub fqdn_as_hostname: bool,
+}
+
+impl Default for ScreenConfig {
+    /// The documented defaults: those of the command line (see [`ServeArgs::defaults`]).
+    fn default() -> Self {
+        ScreenConfig::from_args(&ServeArgs::defaults()).expect("the documented defaults are valid")
+    }
+}
+
+impl ScreenConfig {
+    pub(super) fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        Ok(ScreenConfig {
+            export_types: parse_export_types(&args.export_types)?,
+            excluded_statuses: split_list(&args.excluded_statuses)
+                .map(|s| s.to_lowercase())
+                .collect(),
+            protected_domains: split_list(&args.protected_domains)
+                .map(|d| {
+                    Fqdn::parse(d)
+                        .map_err(|e| ConfigError::new("PROTECTED_DOMAINS", format!("'{d}' {e}")))
+                })
+                .collect::<Result<_, _>>()?,
+            protected_networks: split_list(&args.protected_networks)
+                .map(parse_network)
+                .collect::<Result<_, _>>()?,
+            export_non_routable: parse_bool("EXPORT_NON_ROUTABLE", &args.export_non_routable)?,
+            fqdn_as_hostname: parse_bool("FQDN_AS_HOSTNAME", &args.fqdn_as_hostname)?,
+        })
+    }
+}
