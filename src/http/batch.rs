@@ -40,9 +40,10 @@ pub async fn export(
     Ok(report_response(&report))
 }
 
-/// The batch and its settings. Content type, size and arrival of the body were checked by
-/// [`crate::http::intake`] before the handler runs.
-fn read_batch<'b>(
+/// The batch, read whole into a list (as `/remove` and `/sync` take it), and its settings.
+/// Content type, size and arrival of the body were checked by [`crate::http::intake`]
+/// before the handler runs.
+fn batch_and_settings<'b>(
     state: &AppState,
     query: Option<&str>,
     body: &'b Bytes,
@@ -62,7 +63,7 @@ pub async fn remove(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let started = Instant::now();
-    let (batch, settings) = read_batch(&state, query.as_deref(), &body)?;
+    let (batch, settings) = batch_and_settings(&state, query.as_deref(), &body)?;
     let tally = CallTally::default();
     let report = state
         .exporter
@@ -82,7 +83,7 @@ pub async fn sync(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let started = Instant::now();
-    let (batch, settings) = read_batch(&state, query.as_deref(), &body)?;
+    let (batch, settings) = batch_and_settings(&state, query.as_deref(), &body)?;
     let _source = state
         .source_locks
         .try_lock(&settings.source)

@@ -1,5 +1,6 @@
-//! Reading a batch request: content type, body size, JSON shape, batch size and overrides,
-//! each refusal a [`Problem`] that says what to fix.
+//! What a batch request says besides its body: its content type, and its settings (the
+//! configured defaults, the body's overrides, then the query's), each refusal a [`Problem`]
+//! that says what to fix. The body itself is read by [`crate::threatq::read_batch`].
 
 use axum::http::{HeaderMap, header};
 use chrono::Utc;
