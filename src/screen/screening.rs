@@ -65,6 +65,13 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
                 Reason::DuplicateKey,
                 format!("key {key} is given twice in the object; send it once"),
             ));
+            // One of two statuses may be an excluded one: the safe side keeps the value out
+            // of the batch, as an excluded status would.
+            if key.starts_with("status")
+                && let Some(value) = parsed_value(&indicator.kind, &indicator.value)
+            {
+                self.revoked.entry(value).or_insert(index);
+            }
             self.results.push(result);
             return;
         }
@@ -439,5 +446,40 @@ mod props {
             assert_eq!(screened.results[i].reason, Reason::Duplicate, "{i}");
             assert_eq!(screened.results[i].detail, "same value as item 0");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ScreenConfig;
+
+    #[test]
+    fn a_status_given_twice_keeps_its_value_out_of_the_batch() {
+        let batch: crate::threatq::Batch = serde_json::from_str(
+            r#"[{"type": "FQDN", "status": "Whitelisted", "status": "Active", "value": "x.example"},
+                {"type": "FQDN", "status": "Active", "value": "X.Example."},
+                {"type": "FQDN", "value": "y.example", "value": "z.example"},
+                {"type": "FQDN", "value": "z.example"}]"#,
+        )
+        .unwrap();
+        let pending = Verdict::new(Reason::DryRun, "would be sent");
+        let screened = Screener::new(&ScreenConfig::default(), None).screen(batch.items, &pending);
+        let reasons: Vec<Reason> = screened.results.iter().map(|r| r.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                Reason::DuplicateKey,
+                Reason::ExcludedStatus,
+                Reason::DuplicateKey,
+                Reason::DryRun
+            ]
+        );
+        assert!(
+            screened.results[1].detail.contains("item 0")
+                && screened.results[1].detail.contains("twice"),
+            "{}",
+            screened.results[1].detail
+        );
     }
 }
