@@ -299,6 +299,17 @@ mod tests {
     }
 
     #[test]
+    fn a_name_given_twice_in_a_type_or_status_object_is_neither() {
+        let batch = parse(
+            r#"[{"value": "a.example", "type": {"name": "FQDN", "name": "MD5"},
+                 "status": {"name": "Whitelisted", "name": "Active"}}]"#,
+        );
+        let ind = indicator(&batch, 0);
+        assert_eq!(ind.kind, Named::Malformed);
+        assert_eq!(ind.status, Named::Malformed);
+    }
+
+    #[test]
     fn type_given_only_by_id_is_id_only() {
         let batch = parse(r#"[{"value": "a.example", "type_id": 11}, {"value": "b", "type": 11}]"#);
         assert_eq!(indicator(&batch, 0).kind, Named::IdOnly);

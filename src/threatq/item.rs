@@ -127,9 +127,11 @@ impl<'de> Visitor<'de> for NamedVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut name = None;
         let mut has_id = false;
+        let mut names = 0;
         while let Some(key) = next_key(&mut map, self.0)? {
             match key.as_ref() {
                 b"name" => {
+                    names += 1;
                     if let Named::Name(n) = map.next_value_seed(NamedSeed(self.0))? {
                         name = Some(n);
                     }
@@ -142,6 +144,11 @@ impl<'de> Visitor<'de> for NamedVisitor {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
+        }
+        // Two names: which was meant is unclear, so neither is taken (a status that cannot
+        // be read is then kept back while any status is excluded).
+        if names > 1 {
+            return Ok(Named::Malformed);
         }
         Ok(match (name, has_id) {
             (Some(n), _) => Named::Name(n),
