@@ -223,6 +223,7 @@ async fn direct_export(client: &DarktraceClient, chunks: &[Vec<WireValue>]) -> D
             expiry: None,
             description: None,
             hostname: false,
+            iagn: false,
         };
         let tally = &tally;
         async move { client.add(&call, tally).await }

@@ -58,6 +58,7 @@ pub enum Reason {
     UnsupportedType,
     UnknownType,
     ExcludedStatus,
+    LowScore,
     Protected,
     Duplicate,
     MissingValue,
@@ -82,7 +83,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in the order of SPEC §3.1 (openapi.yaml lists them likewise).
-    pub const ALL: [Reason; 27] = {
+    pub const ALL: [Reason; 28] = {
         use Reason::*;
         [
             Added,
@@ -92,6 +93,7 @@ impl Reason {
             UnsupportedType,
             UnknownType,
             ExcludedStatus,
+            LowScore,
             Protected,
             Duplicate,
             MissingValue,
@@ -121,7 +123,7 @@ impl Reason {
         match self {
             Added | Updated | Accepted => Outcome::Exported,
             DryRun => Outcome::WouldExport,
-            UnsupportedType | UnknownType | ExcludedStatus | Protected | Duplicate => {
+            UnsupportedType | UnknownType | ExcludedStatus | LowScore | Protected | Duplicate => {
                 Outcome::Skipped
             }
             MissingValue | NotAnObject | DuplicateKey | InvalidFqdn | InvalidIpv4 | InvalidIpv6 => {
@@ -146,6 +148,7 @@ impl Reason {
             UnsupportedType => "unsupported_type",
             UnknownType => "unknown_type",
             ExcludedStatus => "excluded_status",
+            LowScore => "low_score",
             Protected => "protected",
             Duplicate => "duplicate",
             MissingValue => "missing_value",
@@ -460,11 +463,11 @@ mod tests {
             use Reason::*;
             match reason {
                 Added | Updated | Accepted | DryRun | UnsupportedType | UnknownType
-                | ExcludedStatus | Protected | Duplicate | MissingValue | NotAnObject
-                | DuplicateKey | InvalidFqdn | InvalidIpv4 | InvalidIpv6 | Rejected
-                | DarktraceAuth | DarktraceClock | DarktracePermission | DarktraceTls
-                | DarktraceUnavailable | DarktraceTimeout | DarktraceError | Deadline | Removed
-                | NotPresent | DryRunRemoval => 27,
+                | ExcludedStatus | LowScore | Protected | Duplicate | MissingValue
+                | NotAnObject | DuplicateKey | InvalidFqdn | InvalidIpv4 | InvalidIpv6
+                | Rejected | DarktraceAuth | DarktraceClock | DarktracePermission
+                | DarktraceTls | DarktraceUnavailable | DarktraceTimeout | DarktraceError
+                | Deadline | Removed | NotPresent | DryRunRemoval => 28,
             }
         };
         assert_eq!(Reason::ALL.len(), counted(Reason::Added));

@@ -5,7 +5,9 @@ use std::time::Duration;
 use crate::cli::ServeArgs;
 
 use super::ConfigError;
-use super::parse::{MAX_DAYS_TO_EXPIRATION, check_description, check_source_name, parse_number};
+use super::parse::{
+    MAX_DAYS_TO_EXPIRATION, check_description, check_source_name, parse_bool, parse_number,
+};
 
 /// The defaults of a request, each overridable per request.
 #[derive(Debug, Clone)]
@@ -13,6 +15,8 @@ pub struct ExportDefaults {
     pub source: String,
     pub days_to_expiration: u32,
     pub description: Option<String>,
+    /// Entries are added with `iagn: true` (Autonomous Response may act on them).
+    pub autonomous_response: bool,
 }
 
 impl Default for ExportDefaults {
@@ -40,6 +44,7 @@ impl ExportDefaults {
                 .map(check_description)
                 .transpose()
                 .map_err(|p| ConfigError::new("DESCRIPTION", p))?,
+            autonomous_response: parse_bool("AUTONOMOUS_RESPONSE", &args.autonomous_response)?,
         })
     }
 }

@@ -6,7 +6,7 @@ use crate::cli::ServeArgs;
 use crate::indicator::{Fqdn, IndicatorType};
 
 use super::ConfigError;
-use super::parse::{parse_bool, parse_export_types, parse_network, split_list};
+use super::parse::{parse_bool, parse_export_types, parse_network, parse_number, split_list};
 
 /// Which indicators go, and which never do.
 #[derive(Debug, Clone)]
@@ -14,6 +14,8 @@ pub struct ScreenConfig {
     pub export_types: Vec<IndicatorType>,
     /// Lowercased, trimmed status names.
     pub excluded_statuses: Vec<String>,
+    /// Lowest ThreatQ score exported (0 to 10); `None` exports any score, or none.
+    pub min_score: Option<u8>,
     pub protected_domains: Vec<Fqdn>,
     pub protected_networks: Vec<IpNet>,
     pub export_non_routable: bool,
@@ -34,6 +36,10 @@ impl ScreenConfig {
             excluded_statuses: split_list(&args.excluded_statuses)
                 .map(|s| s.to_lowercase())
                 .collect(),
+            min_score: match args.min_score.trim() {
+                "" => None,
+                raw => Some(parse_number("MIN_SCORE", raw, 0, 10)?),
+            },
             protected_domains: split_list(&args.protected_domains)
                 .map(|d| {
                     Fqdn::parse(d)

@@ -18,6 +18,8 @@ pub struct AddCall<'a> {
     pub description: Option<&'a str>,
     /// Treat every entry as an exact hostname; applies to the whole call.
     pub hostname: bool,
+    /// Darktrace's `iagn`: Autonomous Response may act when an entry is seen; whole call.
+    pub iagn: bool,
 }
 
 impl AddCall<'_> {
@@ -42,6 +44,9 @@ impl AddCall<'_> {
         }
         if self.hostname {
             out.extend_from_slice(b",\"hostname\":true");
+        }
+        if self.iagn {
+            out.extend_from_slice(b",\"iagn\":true");
         }
         push_field(&mut out, "source", self.source);
         out.push(b'}');
@@ -163,6 +168,7 @@ mod tests {
             expiry: Some("2025-02-14T12:30:00"),
             description: None,
             hostname: false,
+            iagn: false,
         };
         assert_eq!(
             String::from_utf8(call.to_body()).unwrap(),
@@ -179,12 +185,13 @@ mod tests {
             expiry: None,
             description: Some("line\none"),
             hostname: true,
+            iagn: true,
         };
         let body = String::from_utf8(call.to_body()).unwrap();
         assert!(body.is_ascii());
         assert_eq!(
             body,
-            r#"{"addlist":"a.example","description":"line\none","hostname":true,"source":"Intel \"\u00dc\" \ud83e\udd80"}"#
+            r#"{"addlist":"a.example","description":"line\none","hostname":true,"iagn":true,"source":"Intel \"\u00dc\" \ud83e\udd80"}"#
         );
         let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(parsed["source"], "Intel \"Ü\" 🦀");

@@ -57,6 +57,7 @@ impl Exporter {
             expiry: settings.expiry.as_deref(),
             description: settings.description.as_deref(),
             hostname: chunk.first().is_some_and(|a| self.is_hostname(a.kind)),
+            iagn: settings.iagn,
         });
         let answers = join_all(
             calls.map(|call| async move { deadline.run(self.client.add(&call, tally)).await }),

@@ -9,6 +9,8 @@ pub struct RequestSettings {
     /// UTC `YYYY-MM-DDTHH:MM:SS`, or `None` for no expiry.
     pub expiry: Option<String>,
     pub description: Option<String>,
+    /// Add entries with Darktrace's `iagn: true` (`AUTONOMOUS_RESPONSE`).
+    pub iagn: bool,
     pub dry_run: bool,
     /// `/sync` only: carry out a plan over `SYNC_MAX_REMOVALS`.
     pub force: bool,

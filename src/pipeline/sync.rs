@@ -348,6 +348,7 @@ mod tests {
             source: "S".into(),
             expiry: None,
             description: None,
+            iagn: false,
             dry_run,
             force,
         }

@@ -1,7 +1,7 @@
 //! Which indicators go to Darktrace, and why the others don't.
 //!
 //! Judgement runs in a fixed order: shape of the item (an object with a non-blank string
-//! `value`), type, status, value syntax, protection, duplicate. The first rule that refuses
+//! `value`), type, status, score, value syntax, protection, duplicate. The first rule that refuses
 //! an item gives its result, so the answer names the most basic thing wrong with it.
 
 pub mod protect;
@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use crate::config::ScreenConfig;
 use crate::indicator::{Indicator, IndicatorType};
 use crate::outcome::{ItemResult, Reason, Verdict, bounded};
-use crate::threatq::{Item, ItemSink, Named, RawValue};
+use crate::threatq::{Item, ItemSink, Named, RawValue, Score};
 use protect::Protection;
 
 /// A value that passed every rule, in the exact form Darktrace receives. Only screening makes
@@ -59,6 +59,8 @@ pub struct Screened<'a> {
 pub struct Screener {
     export_types: Vec<IndicatorType>,
     excluded_statuses: Vec<String>,
+    /// Items scored lower, or not at all, are kept back (`MIN_SCORE`).
+    min_score: Option<Score>,
     protection: Protection,
     /// Off only in the removal rules: taking an entry out can never block anything.
     apply_protection: bool,
@@ -75,6 +77,7 @@ impl Screener {
                 .map(|s| status_key(s))
                 .filter(|s| !s.is_empty())
                 .collect(),
+            min_score: config.min_score.map(Score::points),
             protection: Protection::new(config, darktrace_host),
             apply_protection: true,
         }
@@ -88,6 +91,7 @@ impl Screener {
         Screener {
             export_types: IndicatorType::ALL.to_vec(),
             excluded_statuses: Vec::new(),
+            min_score: None,
             protection: self.protection.clone(),
             apply_protection: false,
         }
@@ -107,12 +111,14 @@ impl Screener {
         self.excluded_statuses.contains(&status)
     }
 
-    /// Judges one value as an item of ThreatQ type `type_name` with no status: what
-    /// screening would send for it, or the verdict that keeps it back.
+    /// Judges one value as an item of ThreatQ type `type_name` with no status and no score
+    /// (so kept back while `MIN_SCORE` is set): what screening would send for it, or the
+    /// verdict that keeps it back.
     pub fn check_value(&self, type_name: &str, raw: &str) -> Result<WireValue, Verdict> {
         self.judge(
             &Named::Name(type_name.into()),
             &Named::Absent,
+            None,
             &RawValue::Text(raw.into()),
         )
         .map(|indicator| WireValue(indicator.into_wire_value()))
@@ -132,13 +138,14 @@ impl Screener {
         Screening::with_capacity(self, 0)
     }
 
-    /// Value shape, type, status, value syntax, protection: the rules that need only the item
-    /// itself. A missing or non-string value is a malformed item whatever its type, so it is
+    /// Value shape, type, status, score, value syntax, protection: the rules that need only
+    /// the item itself. A missing or non-string value is a malformed item whatever its type, so it is
     /// reported before the type is looked at.
     pub fn judge(
         &self,
         kind: &Named<'_>,
         status: &Named<'_>,
+        score: Option<Score>,
         value: &RawValue<'_>,
     ) -> Result<Indicator, Verdict> {
         let raw = match value {
@@ -161,6 +168,7 @@ impl Screener {
         };
         let kind = self.judge_type(kind)?;
         self.judge_status(status)?;
+        self.judge_score(score)?;
         let indicator = kind.parse(raw).map_err(|e| {
             let reason = match e.kind {
                 IndicatorType::Fqdn => Reason::InvalidFqdn,
@@ -206,6 +214,23 @@ impl Screener {
             Named::Malformed => Err(Verdict::new(
                 Reason::UnknownType,
                 "type is neither a name nor an object with a name",
+            )),
+        }
+    }
+
+    fn judge_score(&self, score: Option<Score>) -> Result<(), Verdict> {
+        let Some(min) = self.min_score else {
+            return Ok(());
+        };
+        match score {
+            Some(score) if score >= min => Ok(()),
+            Some(score) => Err(Verdict::new(
+                Reason::LowScore,
+                format!("score {score} is below {min} (MIN_SCORE)"),
+            )),
+            None => Err(Verdict::new(
+                Reason::LowScore,
+                format!("item has no score, and MIN_SCORE is {min}"),
             )),
         }
     }

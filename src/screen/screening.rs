@@ -68,10 +68,12 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
             self.results.push(result);
             return;
         }
-        match self
-            .screener
-            .judge(&indicator.kind, &indicator.status, &indicator.value)
-        {
+        match self.screener.judge(
+            &indicator.kind,
+            &indicator.status,
+            indicator.score,
+            &indicator.value,
+        ) {
             Err(verdict) => {
                 if verdict.reason == Reason::ExcludedStatus
                     && let Some(value) = parsed_value(&indicator.kind, &indicator.value)

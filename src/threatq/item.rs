@@ -12,6 +12,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::score::{Score, ScoreField};
+
 /// A string borrowed from the body when it has no escapes, owned otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text<'a>(pub Cow<'a, str>);
@@ -167,6 +169,8 @@ pub struct Indicator<'a> {
     pub value: RawValue<'a>,
     pub kind: Named<'a>,
     pub status: Named<'a>,
+    /// ThreatQ's score; `None` when missing or not a score.
+    pub score: Option<Score>,
     /// A key the screening reads (`value`, `type`, `status`, `type_id`, `status_id`) that
     /// the object gives more than once: the item is then invalid, as neither can be trusted.
     pub duplicate_key: Option<&'static str>,
@@ -286,6 +290,7 @@ impl<'de> Visitor<'de> for ItemVisitor {
                 b"value" => item.value = map.next_value::<ValueField<'de>>()?.0,
                 b"type" => item.kind = map.next_value_seed(NamedSeed(self.0))?,
                 b"status" => item.status = map.next_value_seed(NamedSeed(self.0))?,
+                b"score" => item.score = map.next_value::<ScoreField>()?.0,
                 b"type_id" => {
                     map.next_value::<IgnoredAny>()?;
                     type_id_seen = true;

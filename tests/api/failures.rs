@@ -454,6 +454,7 @@ fn one_entry() -> AddCall<'static> {
         expiry: None,
         description: None,
         hostname: false,
+        iagn: false,
     }
 }
 

@@ -1,0 +1,173 @@
+//! Settings that shape each add call (Autonomous Response, score, strength, statuses,
+//! ThreatQ's own expiry), read from the exact bodies the simulator received.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn two_fqdns() -> Value {
+    json!([
+        {"type": "FQDN", "value": "a.example", "status": "Active"},
+        {"type": "FQDN", "value": "b.example", "status": "Active"},
+    ])
+}
+
+#[tokio::test]
+async fn autonomous_response_is_left_out_of_add_calls_by_default() {
+    let app = spawn().await;
+    let (status, _) = app.export(&two_fqdns()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.posts(),
+        vec![json!({"addlist": "a.example,b.example", "source": "ThreatQ"})]
+    );
+}
+
+#[tokio::test]
+async fn autonomous_response_sends_iagn_true_on_every_add_call() {
+    let app = spawn_adjusted(|config| {
+        config.defaults.autonomous_response = true;
+        config.darktrace.batch_size = 1;
+    })
+    .await;
+    let (status, _) = app.export(&two_fqdns()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.posts(),
+        vec![
+            json!({"addlist": "a.example", "iagn": true, "source": "ThreatQ"}),
+            json!({"addlist": "b.example", "iagn": true, "source": "ThreatQ"}),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn autonomous_response_override_in_the_body_and_the_query() {
+    let app = spawn().await;
+    let body = json!({"indicators": two_fqdns(), "autonomous_response": true});
+    let (status, _) = app.post("/export", &body).await;
+    assert_eq!(status, 200);
+    let (status, _) = app.post("/export?autonomous_response=false", &body).await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .post("/sync?autonomous_response=true", &two_fqdns())
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.posts(),
+        vec![
+            json!({"addlist": "a.example,b.example", "iagn": true, "source": "ThreatQ"}),
+            json!({"addlist": "a.example,b.example", "source": "ThreatQ"}),
+            json!({"addlist": "a.example,b.example", "iagn": true, "source": "ThreatQ"}),
+        ]
+    );
+    let (status, problem) = app
+        .post("/export?autonomous_response=maybe", &two_fqdns())
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("autonomous_response"),
+        "{problem}"
+    );
+    assert_eq!(app.posts().len(), 3, "a refused override sends nothing");
+}
+
+#[tokio::test]
+async fn autonomous_response_is_warned_at_start() {
+    let log = start_log(&[("AUTONOMOUS_RESPONSE", "true")]).await;
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("AUTONOMOUS_RESPONSE")),
+        "{log}"
+    );
+    let quiet = start_log(&[]).await;
+    assert!(!quiet.contains("AUTONOMOUS_RESPONSE"), "{quiet}");
+}
+
+#[tokio::test]
+async fn min_score_keeps_back_lower_and_unscored_items() {
+    let app = spawn_adjusted(|config| config.screen.min_score = Some(7)).await;
+    let items = json!([
+        {"type": "FQDN", "value": "seven.example", "score": 7},
+        {"type": "FQDN", "value": "quoted.example", "score": "8"},
+        {"type": "FQDN", "value": "manual.example", "score": {"generated_score": 2, "manual_score": 9}},
+        {"type": "FQDN", "value": "generated.example", "score": {"generated_score": "7.5", "manual_score": null}},
+        {"type": "FQDN", "value": "six.example", "score": 6.9},
+        {"type": "FQDN", "value": "overruled.example", "score": {"generated_score": 9, "manual_score": 3}},
+        {"type": "FQDN", "value": "unscored.example"},
+        {"type": "FQDN", "value": "words.example", "score": "high"},
+        {"type": "FQDN", "value": "not..valid", "score": 1},
+        {"type": "FQDN", "value": "white.example", "status": "Whitelisted", "score": 1},
+    ]);
+    let (status, report) = app.export(&items).await;
+    assert_eq!(status, 200, "{report}");
+    let reasons: Vec<String> = outcomes(&report).into_iter().map(|(_, r)| r).collect();
+    assert_eq!(
+        reasons,
+        [
+            "added",
+            "added",
+            "added",
+            "added",
+            "low_score",
+            "low_score",
+            "low_score",
+            "low_score",
+            "low_score",
+            "excluded_status",
+        ]
+    );
+    assert_eq!(report["results"][4]["outcome"], "skipped");
+    assert_eq!(
+        report["results"][4]["detail"],
+        "score 6.9 is below 7 (MIN_SCORE)"
+    );
+    assert_eq!(
+        app.posts(),
+        vec![json!({
+            "addlist": "seven.example,quoted.example,manual.example,generated.example",
+            "source": "ThreatQ"
+        })]
+    );
+}
+
+#[tokio::test]
+async fn without_min_score_the_score_does_not_matter() {
+    let app = spawn().await;
+    let (status, report) = app
+        .export(&json!([{"type": "FQDN", "value": "low.example", "score": 0}, {"type": "FQDN", "value": "none.example"}]))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        app.posts(),
+        vec![json!({"addlist": "low.example,none.example", "source": "ThreatQ"})]
+    );
+}
+
+/// The real binary started with the test tokens and `extra`: its exit code and stderr.
+fn start_with(extra: &[(&str, &str)]) -> (Option<i32>, String) {
+    let output = crate::helpers::process::command()
+        .env("DARKTRACE_HOST", "dt.example")
+        .env("DARKTRACE_PUBLIC_TOKEN", PUBLIC)
+        .env("DARKTRACE_PRIVATE_TOKEN", PRIVATE)
+        .env("API_TOKENS", API_TOKEN)
+        .envs(extra.iter().copied())
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn min_score_out_of_range_stops_the_start() {
+    for bad in ["11", "-1", "seven"] {
+        let (code, stderr) = start_with(&[("MIN_SCORE", bad)]);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.starts_with("MIN_SCORE"), "{stderr}");
+    }
+}
