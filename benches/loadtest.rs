@@ -224,6 +224,7 @@ async fn direct_export(client: &DarktraceClient, chunks: &[Vec<WireValue>]) -> D
             description: None,
             hostname: false,
             iagn: false,
+            strength: None,
         };
         let tally = &tally;
         async move { client.add(&call, tally).await }

@@ -73,6 +73,7 @@ fn screening(c: &mut Criterion) {
         description: None,
         hostname: false,
         iagn: false,
+        strength: None,
     };
     let mut group = c.benchmark_group("add_call_1000_entries");
     group.throughput(Throughput::Bytes(call.to_body().len() as u64));

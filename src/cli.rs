@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// Add entries with Darktrace's `iagn: true`, so Autonomous Response may act on them.
     #[arg(long, env = "AUTONOMOUS_RESPONSE", default_value = "false")]
     pub autonomous_response: String,
+    /// Darktrace's strength of the entries: 0 to 100, or `score` (ThreatQ's score x 10);
+    /// empty = left out.
+    #[arg(long, env = "STRENGTH", default_value = "")]
+    pub strength: String,
     /// Ignore HTTPS_PROXY/HTTP_PROXY/ALL_PROXY/NO_PROXY for Darktrace calls.
     #[arg(long, env = "DISABLE_PROXIES", default_value = "false")]
     pub disable_proxies: String,

@@ -122,6 +122,7 @@ pub fn settings(
         iagn: merged
             .autonomous_response
             .unwrap_or(config.defaults.autonomous_response),
+        strength: config.defaults.strength,
         dry_run: merged.dry_run.unwrap_or(false),
         force: merged.force.unwrap_or(false),
     })

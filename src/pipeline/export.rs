@@ -1,8 +1,8 @@
-//! `/export`: the accepted items planned into add calls (batch size, hostname flag), sent
+//! `/export`: the accepted items planned into add calls (batch size, hostname flag, strength), sent
 //! within the deadline, and each settled by Darktrace's answer.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use futures_util::future::join_all;
 
@@ -14,6 +14,13 @@ use crate::deadline::Deadline;
 use crate::indicator::IndicatorType;
 use crate::outcome::{ItemResult, Reason, Report, Verdict, deadline_verdict};
 use crate::screen::{Accepted, Screening};
+
+/// What every entry of one add call shares beyond the request's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct CallShape {
+    hostname: bool,
+    strength: Option<u8>,
+}
 
 impl Exporter {
     /// Exports a batch whose items were judged as they were read, and answers for each.
@@ -50,14 +57,15 @@ impl Exporter {
         tally: &CallTally,
         results: &mut [ItemResult<'_>],
     ) {
-        let chunks = self.plan(accepted);
-        let calls = chunks.iter().map(|chunk| AddCall {
+        let planned = self.plan(accepted, settings);
+        let calls = planned.iter().map(|(shape, chunk)| AddCall {
             entries: chunk.iter().map(|a| &a.wire_value).collect(),
             source: &settings.source,
             expiry: settings.expiry.as_deref(),
             description: settings.description.as_deref(),
-            hostname: chunk.first().is_some_and(|a| self.is_hostname(a.kind)),
+            hostname: shape.hostname,
             iagn: settings.iagn,
+            strength: shape.strength,
         });
         let answers = join_all(
             calls.map(|call| async move { deadline.run(self.client.add(&call, tally)).await }),
@@ -65,7 +73,7 @@ impl Exporter {
         .await;
 
         let mut unconfirmed: Vec<(&Accepted, &AddAnswer, usize)> = Vec::new();
-        for (chunk, answer) in chunks.iter().zip(&answers) {
+        for ((_, chunk), answer) in planned.iter().zip(&answers) {
             match answer {
                 Err(_elapsed) => {} // stays failed/deadline
                 Ok(Err(error)) => {
@@ -138,17 +146,28 @@ impl Exporter {
         }
     }
 
-    /// Splits accepted items into calls: hostnames apart (the flag covers a whole call),
-    /// then chunks of `batch_size`.
-    fn plan<'x>(&self, accepted: &'x [Accepted]) -> Vec<Vec<&'x Accepted>> {
-        let (hostnames, others): (Vec<&Accepted>, Vec<&Accepted>) =
-            accepted.iter().partition(|a| self.is_hostname(a.kind));
-        [others, hostnames]
+    /// Splits accepted items into calls: one group per [`CallShape`] (the hostname flag and
+    /// the strength cover a whole call), each in the batch's order, then chunks of
+    /// `batch_size`.
+    fn plan<'x>(
+        &self,
+        accepted: &'x [Accepted],
+        settings: &RequestSettings,
+    ) -> Vec<(CallShape, Vec<&'x Accepted>)> {
+        let mut groups: BTreeMap<CallShape, Vec<&Accepted>> = BTreeMap::new();
+        for item in accepted {
+            let shape = CallShape {
+                hostname: self.is_hostname(item.kind),
+                strength: settings.strength.and_then(|s| s.of(item.score)),
+            };
+            groups.entry(shape).or_default().push(item);
+        }
+        groups
             .into_iter()
-            .flat_map(|group| {
+            .flat_map(|(shape, group)| {
                 group
                     .chunks(self.batch_size)
-                    .map(<[&Accepted]>::to_vec)
+                    .map(|chunk| (shape, chunk.to_vec()))
                     .collect::<Vec<_>>()
             })
             .collect()

@@ -323,6 +323,7 @@ mod tests {
             index,
             kind: IndicatorType::Fqdn,
             wire_value: crate::screen::WireValue::unchecked(value),
+            score: None,
         }
     }
 
@@ -349,6 +350,7 @@ mod tests {
             expiry: None,
             description: None,
             iagn: false,
+            strength: None,
             dry_run,
             force,
         }

@@ -42,6 +42,8 @@ pub struct Accepted {
     pub kind: IndicatorType,
     /// The exact text Darktrace receives.
     pub wire_value: WireValue,
+    /// ThreatQ's score, for a strength taken from it.
+    pub score: Option<Score>,
 }
 
 /// A batch after screening: one result per item, and the items still to send.

@@ -106,6 +106,7 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
                             index,
                             kind,
                             wire_value: WireValue(wire_value),
+                            score: indicator.score,
                         });
                     }
                 }

@@ -108,6 +108,7 @@ async fn the_simulators_read_only_token_is_refused_a_change_with_a_redirect_to_4
         description: None,
         hostname: false,
         iagn: false,
+        strength: None,
     };
     let error = client
         .add(&call, &darktrace_export::darktrace::CallTally::default())

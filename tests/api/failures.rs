@@ -455,6 +455,7 @@ fn one_entry() -> AddCall<'static> {
         description: None,
         hostname: false,
         iagn: false,
+        strength: None,
     }
 }
 

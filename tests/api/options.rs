@@ -12,6 +12,12 @@ fn two_fqdns() -> Value {
     ])
 }
 
+/// Add bodies in one order whatever order they arrived in.
+fn sorted(mut bodies: Vec<Value>) -> Vec<Value> {
+    bodies.sort_by_key(|b| b.to_string());
+    bodies
+}
+
 #[tokio::test]
 async fn autonomous_response_is_left_out_of_add_calls_by_default() {
     let app = spawn().await;
@@ -33,7 +39,7 @@ async fn autonomous_response_sends_iagn_true_on_every_add_call() {
     let (status, _) = app.export(&two_fqdns()).await;
     assert_eq!(status, 200);
     assert_eq!(
-        app.posts(),
+        sorted(app.posts()),
         vec![
             json!({"addlist": "a.example", "iagn": true, "source": "ThreatQ"}),
             json!({"addlist": "b.example", "iagn": true, "source": "ThreatQ"}),
@@ -170,4 +176,63 @@ fn min_score_out_of_range_stops_the_start() {
         assert_eq!(code, Some(2), "{stderr}");
         assert!(stderr.starts_with("MIN_SCORE"), "{stderr}");
     }
+}
+
+#[tokio::test]
+async fn a_fixed_strength_goes_on_every_add_call() {
+    let app = spawn_adjusted(|config| {
+        config.defaults.strength = Some(darktrace_export::pipeline::Strength::Fixed(40));
+    })
+    .await;
+    let (status, _) = app.export(&two_fqdns()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.posts(),
+        vec![json!({"addlist": "a.example,b.example", "source": "ThreatQ", "strength": 40})]
+    );
+}
+
+#[tokio::test]
+async fn strength_from_the_score_groups_calls_by_strength_and_hostname() {
+    let app = spawn_adjusted(|config| {
+        config.defaults.strength = Some(darktrace_export::pipeline::Strength::Score);
+        config.screen.fqdn_as_hostname = true;
+        config.darktrace.batch_size = 2;
+    })
+    .await;
+    let items = json!([
+        {"type": "FQDN", "value": "a.example", "score": 7},
+        {"type": "IP Address", "value": "198.51.100.1", "score": "7"},
+        {"type": "IP Address", "value": "198.51.100.2", "score": {"generated_score": 7, "manual_score": 9}},
+        {"type": "IP Address", "value": "198.51.100.3"},
+        {"type": "IP Address", "value": "198.51.100.4", "score": 7.0},
+        {"type": "IP Address", "value": "198.51.100.5", "score": 7},
+        {"type": "FQDN", "value": "b.example", "score": 9},
+    ]);
+    let (status, report) = app.export(&items).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["summary"]["exported"], 7, "{report}");
+    // Calls go in parallel, so they may arrive in any order.
+    assert_eq!(
+        sorted(app.posts()),
+        sorted(vec![
+            json!({"addlist": "198.51.100.3", "source": "ThreatQ"}),
+            json!({"addlist": "198.51.100.1,198.51.100.4", "source": "ThreatQ", "strength": 70}),
+            json!({"addlist": "198.51.100.5", "source": "ThreatQ", "strength": 70}),
+            json!({"addlist": "198.51.100.2", "source": "ThreatQ", "strength": 90}),
+            json!({"addlist": "a.example", "hostname": true, "source": "ThreatQ", "strength": 70}),
+            json!({"addlist": "b.example", "hostname": true, "source": "ThreatQ", "strength": 90}),
+        ])
+    );
+}
+
+#[test]
+fn a_bad_strength_stops_the_start() {
+    for bad in ["101", "-1", "strong"] {
+        let (code, stderr) = start_with(&[("STRENGTH", bad)]);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.starts_with("STRENGTH"), "{stderr}");
+    }
+    let (code, stderr) = start_with(&[("STRENGTH", "Score"), ("LISTEN_ADDR", "256.0.0.1:1")]);
+    assert!(!stderr.starts_with("STRENGTH"), "{code:?} {stderr}");
 }
