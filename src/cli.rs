@@ -122,6 +122,9 @@ pub struct ServeArgs {
     /// ThreatQ statuses never exported; empty = none.
     #[arg(long, env = "EXCLUDED_STATUSES", default_value = "Whitelisted,Expired")]
     pub excluded_statuses: String,
+    /// The only ThreatQ statuses exported; empty = any status not excluded.
+    #[arg(long, env = "EXPORT_STATUSES", default_value = "")]
+    pub export_statuses: String,
     /// Lowest ThreatQ score exported, 0 to 10; empty = any score, or none.
     #[arg(long, env = "MIN_SCORE", default_value = "")]
     pub min_score: String,

@@ -14,6 +14,8 @@ pub struct ScreenConfig {
     pub export_types: Vec<IndicatorType>,
     /// Lowercased, trimmed status names.
     pub excluded_statuses: Vec<String>,
+    /// Lowercased, trimmed status names: if set, the only statuses exported.
+    pub export_statuses: Option<Vec<String>>,
     /// Lowest ThreatQ score exported (0 to 10); `None` exports any score, or none.
     pub min_score: Option<u8>,
     pub protected_domains: Vec<Fqdn>,
@@ -36,6 +38,12 @@ impl ScreenConfig {
             excluded_statuses: split_list(&args.excluded_statuses)
                 .map(|s| s.to_lowercase())
                 .collect(),
+            export_statuses: Some(
+                split_list(&args.export_statuses)
+                    .map(|s| s.to_lowercase())
+                    .collect::<Vec<_>>(),
+            )
+            .filter(|list| !list.is_empty()),
             min_score: match args.min_score.trim() {
                 "" => None,
                 raw => Some(parse_number("MIN_SCORE", raw, 0, 10)?),
@@ -52,5 +60,29 @@ impl ScreenConfig {
             export_non_routable: parse_bool("EXPORT_NON_ROUTABLE", &args.export_non_routable)?,
             fqdn_as_hostname: parse_bool("FQDN_AS_HOSTNAME", &args.fqdn_as_hostname)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_statuses_are_trimmed_lowercased_and_empty_means_none() {
+        let mut args = ServeArgs::defaults();
+        assert_eq!(
+            ScreenConfig::from_args(&args).unwrap().export_statuses,
+            None
+        );
+        args.export_statuses = " Active, Review ,,".into();
+        assert_eq!(
+            ScreenConfig::from_args(&args).unwrap().export_statuses,
+            Some(vec!["active".to_owned(), "review".to_owned()])
+        );
+        args.export_statuses = " , ".into();
+        assert_eq!(
+            ScreenConfig::from_args(&args).unwrap().export_statuses,
+            None
+        );
     }
 }

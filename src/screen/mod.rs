@@ -61,6 +61,8 @@ pub struct Screened<'a> {
 pub struct Screener {
     export_types: Vec<IndicatorType>,
     excluded_statuses: Vec<String>,
+    /// If set, the only statuses exported (`EXPORT_STATUSES`), in [`status_key`] form.
+    export_statuses: Option<Vec<String>>,
     /// Items scored lower, or not at all, are kept back (`MIN_SCORE`).
     min_score: Option<Score>,
     protection: Protection,
@@ -79,6 +81,10 @@ impl Screener {
                 .map(|s| status_key(s))
                 .filter(|s| !s.is_empty())
                 .collect(),
+            export_statuses: config
+                .export_statuses
+                .as_ref()
+                .map(|list| list.iter().map(|s| status_key(s)).collect()),
             min_score: config.min_score.map(Score::points),
             protection: Protection::new(config, darktrace_host),
             apply_protection: true,
@@ -93,6 +99,7 @@ impl Screener {
         Screener {
             export_types: IndicatorType::ALL.to_vec(),
             excluded_statuses: Vec::new(),
+            export_statuses: None,
             min_score: None,
             protection: self.protection.clone(),
             apply_protection: false,
@@ -238,8 +245,47 @@ impl Screener {
     }
 
     fn judge_status(&self, status: &Named<'_>) -> Result<(), Verdict> {
+        match self.excluded(status) {
+            Some(verdict) => Err(verdict),
+            None => self.judge_allowed_status(status),
+        }
+    }
+
+    /// Whether `status` is kept out by `EXCLUDED_STATUSES`: such an item keeps every other
+    /// spelling of its value, and its parent domains, out too. A status merely missing from
+    /// `EXPORT_STATUSES` does not: it says nothing good about the value.
+    pub fn revokes(&self, status: &Named<'_>) -> bool {
+        self.excluded(status).is_some()
+    }
+
+    /// With `EXPORT_STATUSES` set, only a status named in it passes; no status, or one
+    /// given only by id, cannot be shown to be in it.
+    fn judge_allowed_status(&self, status: &Named<'_>) -> Result<(), Verdict> {
+        let Some(allowed) = &self.export_statuses else {
+            return Ok(());
+        };
+        let why: Cow<'static, str> = match status {
+            Named::Name(name) if allowed.contains(&status_key(name)) => return Ok(()),
+            Named::Name(name) => format!(
+                "status {} is not one of EXPORT_STATUSES",
+                bounded(Cow::Borrowed(name.trim()))
+            )
+            .into(),
+            Named::Absent => "item has no status, and only EXPORT_STATUSES are exported".into(),
+            Named::IdOnly => {
+                "status is given only by id, which cannot be checked against EXPORT_STATUSES; send the status name".into()
+            }
+            Named::Malformed => {
+                "status is neither a name nor an object with a name, so it cannot be checked against EXPORT_STATUSES".into()
+            }
+        };
+        Err(Verdict::new(Reason::ExcludedStatus, why))
+    }
+
+    /// The verdict of `EXCLUDED_STATUSES` on `status`, if it keeps the item out.
+    fn excluded(&self, status: &Named<'_>) -> Option<Verdict> {
         match status {
-            Named::Name(name) if self.is_excluded_status(name) => Err(Verdict::new(
+            Named::Name(name) if self.is_excluded_status(name) => Some(Verdict::new(
                 Reason::ExcludedStatus,
                 format!(
                     "status {} is never exported (EXCLUDED_STATUSES)",
@@ -248,15 +294,15 @@ impl Screener {
             )),
             // A status id cannot be matched against names, so it might be Whitelisted:
             // with a system that can block traffic, not exporting is the safe side.
-            Named::IdOnly if !self.excluded_statuses.is_empty() => Err(Verdict::new(
+            Named::IdOnly if !self.excluded_statuses.is_empty() => Some(Verdict::new(
                 Reason::ExcludedStatus,
                 "status is given only by id, which cannot be checked against EXCLUDED_STATUSES; send the status name",
             )),
-            Named::Malformed if !self.excluded_statuses.is_empty() => Err(Verdict::new(
+            Named::Malformed if !self.excluded_statuses.is_empty() => Some(Verdict::new(
                 Reason::ExcludedStatus,
                 "status is neither a name nor an object with a name, so it cannot be checked against EXCLUDED_STATUSES",
             )),
-            _ => Ok(()),
+            _ => None,
         }
     }
 }

@@ -76,6 +76,7 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
         ) {
             Err(verdict) => {
                 if verdict.reason == Reason::ExcludedStatus
+                    && self.screener.revokes(&indicator.status)
                     && let Some(value) = parsed_value(&indicator.kind, &indicator.value)
                 {
                     self.revoked.entry(value).or_insert(index);

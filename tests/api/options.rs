@@ -236,3 +236,49 @@ fn a_bad_strength_stops_the_start() {
     let (code, stderr) = start_with(&[("STRENGTH", "Score"), ("LISTEN_ADDR", "256.0.0.1:1")]);
     assert!(!stderr.starts_with("STRENGTH"), "{code:?} {stderr}");
 }
+
+#[tokio::test]
+async fn export_statuses_is_an_allow_list_beside_excluded_statuses() {
+    let app = spawn_adjusted(|config| {
+        config.screen.export_statuses = Some(vec!["active".into(), "whitelisted".into()]);
+    })
+    .await;
+    let items = json!([
+        {"type": "FQDN", "value": "active.example", "status": "Active"},
+        {"type": "FQDN", "value": "shout.example", "status": {"name": " ACTIVE "}},
+        {"type": "FQDN", "value": "review.example", "status": "Review"},
+        {"type": "FQDN", "value": "bare.example"},
+        {"type": "FQDN", "value": "white.example", "status": "Whitelisted"},
+        {"type": "FQDN", "value": "Review.Example.", "status": "Active"},
+    ]);
+    let (status, report) = app.export(&items).await;
+    assert_eq!(status, 200, "{report}");
+    let reasons: Vec<String> = outcomes(&report).into_iter().map(|(_, r)| r).collect();
+    assert_eq!(
+        reasons,
+        [
+            "added",
+            "added",
+            "excluded_status",
+            "excluded_status",
+            "excluded_status",
+            "added"
+        ]
+    );
+    assert_eq!(
+        report["results"][2]["detail"],
+        "status Review is not one of EXPORT_STATUSES"
+    );
+    assert_eq!(
+        report["results"][4]["detail"],
+        "status Whitelisted is never exported (EXCLUDED_STATUSES)"
+    );
+    // A status outside the allow-list keeps back only its own item.
+    assert_eq!(
+        app.posts(),
+        vec![json!({
+            "addlist": "active.example,shout.example,review.example",
+            "source": "ThreatQ"
+        })]
+    );
+}
