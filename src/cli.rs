@@ -80,6 +80,9 @@ pub struct ServeArgs {
     /// empty = left out.
     #[arg(long, env = "STRENGTH", default_value = "")]
     pub strength: String,
+    /// Take an item's expiry from ThreatQ's `expires_at` (else `expires_calculated_at`).
+    #[arg(long, env = "EXPIRY_FROM_THREATQ", default_value = "false")]
+    pub expiry_from_threatq: String,
     /// Ignore HTTPS_PROXY/HTTP_PROXY/ALL_PROXY/NO_PROXY for Darktrace calls.
     #[arg(long, env = "DISABLE_PROXIES", default_value = "false")]
     pub disable_proxies: String,

@@ -59,6 +59,7 @@ pub enum Reason {
     UnknownType,
     ExcludedStatus,
     LowScore,
+    Expired,
     Protected,
     Duplicate,
     MissingValue,
@@ -83,7 +84,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in the order of SPEC §3.1 (openapi.yaml lists them likewise).
-    pub const ALL: [Reason; 28] = {
+    pub const ALL: [Reason; 29] = {
         use Reason::*;
         [
             Added,
@@ -94,6 +95,7 @@ impl Reason {
             UnknownType,
             ExcludedStatus,
             LowScore,
+            Expired,
             Protected,
             Duplicate,
             MissingValue,
@@ -123,9 +125,8 @@ impl Reason {
         match self {
             Added | Updated | Accepted => Outcome::Exported,
             DryRun => Outcome::WouldExport,
-            UnsupportedType | UnknownType | ExcludedStatus | LowScore | Protected | Duplicate => {
-                Outcome::Skipped
-            }
+            UnsupportedType | UnknownType | ExcludedStatus | LowScore | Expired | Protected
+            | Duplicate => Outcome::Skipped,
             MissingValue | NotAnObject | DuplicateKey | InvalidFqdn | InvalidIpv4 | InvalidIpv6 => {
                 Outcome::Invalid
             }
@@ -149,6 +150,7 @@ impl Reason {
             UnknownType => "unknown_type",
             ExcludedStatus => "excluded_status",
             LowScore => "low_score",
+            Expired => "expired",
             Protected => "protected",
             Duplicate => "duplicate",
             MissingValue => "missing_value",
@@ -463,11 +465,11 @@ mod tests {
             use Reason::*;
             match reason {
                 Added | Updated | Accepted | DryRun | UnsupportedType | UnknownType
-                | ExcludedStatus | LowScore | Protected | Duplicate | MissingValue
+                | ExcludedStatus | LowScore | Expired | Protected | Duplicate | MissingValue
                 | NotAnObject | DuplicateKey | InvalidFqdn | InvalidIpv4 | InvalidIpv6
                 | Rejected | DarktraceAuth | DarktraceClock | DarktracePermission
                 | DarktraceTls | DarktraceUnavailable | DarktraceTimeout | DarktraceError
-                | Deadline | Removed | NotPresent | DryRunRemoval => 28,
+                | Deadline | Removed | NotPresent | DryRunRemoval => 29,
             }
         };
         assert_eq!(Reason::ALL.len(), counted(Reason::Added));

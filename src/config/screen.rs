@@ -22,6 +22,8 @@ pub struct ScreenConfig {
     pub protected_networks: Vec<IpNet>,
     pub export_non_routable: bool,
     pub fqdn_as_hostname: bool,
+    /// An item's own ThreatQ expiry sets its Darktrace expiry, and a passed one keeps it back.
+    pub expiry_from_threatq: bool,
 }
 
 impl Default for ScreenConfig {
@@ -59,6 +61,7 @@ impl ScreenConfig {
                 .collect::<Result<_, _>>()?,
             export_non_routable: parse_bool("EXPORT_NON_ROUTABLE", &args.export_non_routable)?,
             fqdn_as_hostname: parse_bool("FQDN_AS_HOSTNAME", &args.fqdn_as_hostname)?,
+            expiry_from_threatq: parse_bool("EXPIRY_FROM_THREATQ", &args.expiry_from_threatq)?,
         })
     }
 }

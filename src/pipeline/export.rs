@@ -16,10 +16,24 @@ use crate::outcome::{ItemResult, Reason, Report, Verdict, deadline_verdict};
 use crate::screen::{Accepted, Screening};
 
 /// What every entry of one add call shares beyond the request's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct CallShape {
     hostname: bool,
     strength: Option<u8>,
+    /// Darktrace's expiry form, `YYYY-MM-DDTHH:MM:SS` UTC.
+    expiry: Option<String>,
+}
+
+/// An item's expiry: the request's (`DAYS_TO_EXPIRATION`) or its own from ThreatQ,
+/// the earlier when both are set. The form sorts as time does, so text is compared.
+fn item_expiry(request: Option<&str>, item: &Accepted) -> Option<String> {
+    let own = item
+        .expires
+        .map(|at| at.format("%Y-%m-%dT%H:%M:%S").to_string());
+    match (request, own) {
+        (Some(request), Some(own)) => Some(own.min(request.to_owned())),
+        (request, own) => own.or_else(|| request.map(str::to_owned)),
+    }
 }
 
 impl Exporter {
@@ -61,7 +75,7 @@ impl Exporter {
         let calls = planned.iter().map(|(shape, chunk)| AddCall {
             entries: chunk.iter().map(|a| &a.wire_value).collect(),
             source: &settings.source,
-            expiry: settings.expiry.as_deref(),
+            expiry: shape.expiry.as_deref(),
             description: settings.description.as_deref(),
             hostname: shape.hostname,
             iagn: settings.iagn,
@@ -146,8 +160,8 @@ impl Exporter {
         }
     }
 
-    /// Splits accepted items into calls: one group per [`CallShape`] (the hostname flag and
-    /// the strength cover a whole call), each in the batch's order, then chunks of
+    /// Splits accepted items into calls: one group per [`CallShape`] (the hostname flag,
+    /// the strength and the expiry cover a whole call), each in the batch's order, then chunks of
     /// `batch_size`.
     fn plan<'x>(
         &self,
@@ -159,6 +173,7 @@ impl Exporter {
             let shape = CallShape {
                 hostname: self.is_hostname(item.kind),
                 strength: settings.strength.and_then(|s| s.of(item.score)),
+                expiry: item_expiry(settings.expiry.as_deref(), item),
             };
             groups.entry(shape).or_default().push(item);
         }
@@ -167,7 +182,7 @@ impl Exporter {
             .flat_map(|(shape, group)| {
                 group
                     .chunks(self.batch_size)
-                    .map(|chunk| (shape, chunk.to_vec()))
+                    .map(|chunk| (shape.clone(), chunk.to_vec()))
                     .collect::<Vec<_>>()
             })
             .collect()

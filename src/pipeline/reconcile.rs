@@ -150,6 +150,7 @@ mod tests {
                 kind: IndicatorType::Fqdn,
                 wire_value: crate::screen::WireValue::unchecked(value),
                 score: None,
+                expires: None,
             })
             .collect();
         let chunk: Vec<&Accepted> = accepted.iter().collect();

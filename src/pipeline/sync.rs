@@ -324,6 +324,7 @@ mod tests {
             kind: IndicatorType::Fqdn,
             wire_value: crate::screen::WireValue::unchecked(value),
             score: None,
+            expires: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Which indicators go to Darktrace, and why the others don't.
 //!
 //! Judgement runs in a fixed order: shape of the item (an object with a non-blank string
-//! `value`), type, status, score, value syntax, protection, duplicate. The first rule that refuses
+//! `value`), type, status, score, ThreatQ expiry, value syntax, protection, duplicate. The first rule that refuses
 //! an item gives its result, so the answer names the most basic thing wrong with it.
 
 pub mod protect;
@@ -10,6 +10,8 @@ mod screening;
 pub use screening::Screening;
 
 use std::borrow::Cow;
+
+use chrono::{NaiveDateTime, Utc};
 
 use crate::config::ScreenConfig;
 use crate::indicator::{Indicator, IndicatorType};
@@ -44,6 +46,8 @@ pub struct Accepted {
     pub wire_value: WireValue,
     /// ThreatQ's score, for a strength taken from it.
     pub score: Option<Score>,
+    /// The item's own ThreatQ expiry, UTC, when `EXPIRY_FROM_THREATQ` is on.
+    pub expires: Option<NaiveDateTime>,
 }
 
 /// A batch after screening: one result per item, and the items still to send.
@@ -65,6 +69,8 @@ pub struct Screener {
     export_statuses: Option<Vec<String>>,
     /// Items scored lower, or not at all, are kept back (`MIN_SCORE`).
     min_score: Option<Score>,
+    /// An item's own ThreatQ expiry counts (`EXPIRY_FROM_THREATQ`).
+    expiry_from_threatq: bool,
     protection: Protection,
     /// Off only in the removal rules: taking an entry out can never block anything.
     apply_protection: bool,
@@ -86,6 +92,7 @@ impl Screener {
                 .as_ref()
                 .map(|list| list.iter().map(|s| status_key(s)).collect()),
             min_score: config.min_score.map(Score::points),
+            expiry_from_threatq: config.expiry_from_threatq,
             protection: Protection::new(config, darktrace_host),
             apply_protection: true,
         }
@@ -101,6 +108,7 @@ impl Screener {
             excluded_statuses: Vec::new(),
             export_statuses: None,
             min_score: None,
+            expiry_from_threatq: false,
             protection: self.protection.clone(),
             apply_protection: false,
         }
@@ -127,6 +135,7 @@ impl Screener {
         self.judge(
             &Named::Name(type_name.into()),
             &Named::Absent,
+            None,
             None,
             &RawValue::Text(raw.into()),
         )
@@ -155,6 +164,7 @@ impl Screener {
         kind: &Named<'_>,
         status: &Named<'_>,
         score: Option<Score>,
+        expires: Option<NaiveDateTime>,
         value: &RawValue<'_>,
     ) -> Result<Indicator, Verdict> {
         let raw = match value {
@@ -178,6 +188,7 @@ impl Screener {
         let kind = self.judge_type(kind)?;
         self.judge_status(status)?;
         self.judge_score(score)?;
+        self.judge_expiry(expires)?;
         let indicator = kind.parse(raw).map_err(|e| {
             let reason = match e.kind {
                 IndicatorType::Fqdn => Reason::InvalidFqdn,
@@ -224,6 +235,24 @@ impl Screener {
                 Reason::UnknownType,
                 "type is neither a name nor an object with a name",
             )),
+        }
+    }
+
+    /// The expiry an accepted item carries: its own ThreatQ expiry, when that counts.
+    pub fn own_expiry(&self, expires: Option<NaiveDateTime>) -> Option<NaiveDateTime> {
+        expires.filter(|_| self.expiry_from_threatq)
+    }
+
+    fn judge_expiry(&self, expires: Option<NaiveDateTime>) -> Result<(), Verdict> {
+        match self.own_expiry(expires) {
+            Some(at) if at <= Utc::now().naive_utc() => Err(Verdict::new(
+                Reason::Expired,
+                format!(
+                    "expired in ThreatQ at {} UTC (EXPIRY_FROM_THREATQ)",
+                    at.format("%Y-%m-%d %H:%M:%S")
+                ),
+            )),
+            _ => Ok(()),
         }
     }
 

@@ -72,6 +72,7 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
             &indicator.kind,
             &indicator.status,
             indicator.score,
+            indicator.expires,
             &indicator.value,
         ) {
             Err(verdict) => {
@@ -108,6 +109,7 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
                             kind,
                             wire_value: WireValue(wire_value),
                             score: indicator.score,
+                            expires: self.screener.own_expiry(indicator.expires),
                         });
                     }
                 }

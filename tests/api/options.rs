@@ -282,3 +282,72 @@ async fn export_statuses_is_an_allow_list_beside_excluded_statuses() {
         })]
     );
 }
+
+#[tokio::test]
+async fn expiry_from_threatq_sets_each_items_expiry_and_the_earlier_wins() {
+    let app = spawn_adjusted(|config| {
+        config.screen.expiry_from_threatq = true;
+        config.defaults.days_to_expiration = 3650;
+    })
+    .await;
+    let items = json!([
+        {"type": "FQDN", "value": "own.example", "expires_at": "2030-01-02 03:04:05"},
+        {"type": "FQDN", "value": "calc.example", "expires_at": null, "expires_calculated_at": "2030-01-02 03:04:05"},
+        {"type": "FQDN", "value": "both.example", "expires_at": "2031-05-06 07:08:09", "expires_calculated_at": "2030-01-02 03:04:05"},
+        {"type": "FQDN", "value": "late.example", "expires_at": "2999-01-01 00:00:00"},
+        {"type": "FQDN", "value": "none.example"},
+        {"type": "FQDN", "value": "odd.example", "expires_at": "soon"},
+        {"type": "FQDN", "value": "gone.example", "expires_at": "2001-02-03 04:05:06"},
+    ]);
+    let (status, report) = app.export(&items).await;
+    assert_eq!(status, 200, "{report}");
+    let reasons: Vec<String> = outcomes(&report).into_iter().map(|(_, r)| r).collect();
+    assert_eq!(
+        reasons,
+        [
+            "added", "added", "added", "added", "added", "added", "expired"
+        ]
+    );
+    assert_eq!(report["results"][6]["outcome"], "skipped");
+    assert_eq!(
+        report["results"][6]["detail"],
+        "expired in ThreatQ at 2001-02-03 04:05:06 UTC (EXPIRY_FROM_THREATQ)"
+    );
+    // DAYS_TO_EXPIRATION's expiry (about ten years from now) is earlier than 2999's.
+    let request_expiry = report["expiry"].as_str().unwrap().to_owned();
+    assert!(request_expiry.as_str() < "2999", "{request_expiry}");
+    assert_eq!(
+        sorted(app.posts()),
+        sorted(vec![
+            json!({"addlist": "own.example,calc.example", "expiry": "2030-01-02T03:04:05", "source": "ThreatQ"}),
+            json!({"addlist": "both.example", "expiry": "2031-05-06T07:08:09", "source": "ThreatQ"}),
+            json!({"addlist": "late.example,none.example,odd.example", "expiry": request_expiry, "source": "ThreatQ"}),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn without_days_the_threatq_expiry_alone_counts_and_off_it_is_ignored() {
+    let items = json!([
+        {"type": "FQDN", "value": "own.example", "expires_at": "2030-01-02 03:04:05"},
+        {"type": "FQDN", "value": "none.example"},
+        {"type": "FQDN", "value": "gone.example", "expires_at": "2001-02-03 04:05:06"},
+    ]);
+    let on = spawn_adjusted(|config| config.screen.expiry_from_threatq = true).await;
+    let (status, _) = on.export(&items).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        sorted(on.posts()),
+        sorted(vec![
+            json!({"addlist": "own.example", "expiry": "2030-01-02T03:04:05", "source": "ThreatQ"}),
+            json!({"addlist": "none.example", "source": "ThreatQ"}),
+        ])
+    );
+    let off = spawn().await;
+    let (status, _) = off.export(&items).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        off.posts(),
+        vec![json!({"addlist": "own.example,none.example,gone.example", "source": "ThreatQ"})]
+    );
+}
