@@ -351,3 +351,30 @@ async fn without_days_the_threatq_expiry_alone_counts_and_off_it_is_ignored() {
         vec![json!({"addlist": "own.example,none.example,gone.example", "source": "ThreatQ"})]
     );
 }
+
+#[tokio::test]
+async fn the_simulator_keeps_strength_and_autonomous_response_per_entry() {
+    let app = spawn_adjusted(|config| {
+        config.defaults.strength = Some(darktrace_export::pipeline::Strength::Score);
+        config.defaults.autonomous_response = true;
+    })
+    .await;
+    let items = json!([
+        {"type": "FQDN", "value": "a.example", "score": 4},
+        {"type": "FQDN", "value": "b.example"},
+    ]);
+    let (status, _) = app.export(&items).await;
+    assert_eq!(status, 200);
+    let details = app
+        .sim
+        .with_store_mut(|store| store.details(Some("ThreatQ")));
+    let shown: Vec<(&str, u8, bool)> = details
+        .iter()
+        .map(|d| (d.name.as_str(), d.strength, d.iagn))
+        .collect();
+    assert_eq!(
+        shown,
+        [("a.example", 40, true), ("b.example", 100, true)],
+        "an add without a strength gets the appliance's default"
+    );
+}
