@@ -378,3 +378,45 @@ async fn the_simulator_keeps_strength_and_autonomous_response_per_entry() {
         "an add without a strength gets the appliance's default"
     );
 }
+
+#[tokio::test]
+async fn a_mixed_collection_is_judged_in_the_documented_order() {
+    let app = spawn_adjusted(|config| {
+        config.screen.min_score = Some(5);
+        config.screen.export_statuses = Some(vec!["active".into()]);
+        config.screen.expiry_from_threatq = true;
+        config.defaults.strength = Some(darktrace_export::pipeline::Strength::Score);
+    })
+    .await;
+    let items = json!([
+        {"type": "FQDN", "value": "white.example", "status": "Whitelisted", "score": 9},
+        {"type": "FQDN", "value": "review.example", "status": "Review", "score": 9},
+        {"type": "FQDN", "value": "low.example", "status": "Active", "score": 3, "expires_at": "2001-01-01 00:00:00"},
+        {"type": "FQDN", "value": "gone.example", "status": "Active", "score": 8, "expires_at": "2001-01-01 00:00:00"},
+        {"type": "FQDN", "value": "bad..example", "status": "Active", "score": 8},
+        {"type": "FQDN", "value": "good.example", "status": "Active", "score": {"generated_score": 2, "manual_score": "8"}, "expires_at": "2030-01-02 03:04:05"},
+        {"type": "FQDN", "value": "plain.example", "status": "active", "score": 6},
+    ]);
+    let (status, report) = app.export(&items).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        outcomes(&report),
+        [
+            ("skipped", "excluded_status"),
+            ("skipped", "excluded_status"),
+            ("skipped", "low_score"),
+            ("skipped", "expired"),
+            ("invalid", "invalid_fqdn"),
+            ("exported", "added"),
+            ("exported", "added"),
+        ]
+        .map(|(o, r)| (o.to_owned(), r.to_owned()))
+    );
+    assert_eq!(
+        sorted(app.posts()),
+        sorted(vec![
+            json!({"addlist": "good.example", "expiry": "2030-01-02T03:04:05", "source": "ThreatQ", "strength": 80}),
+            json!({"addlist": "plain.example", "source": "ThreatQ", "strength": 60}),
+        ])
+    );
+}
