@@ -223,6 +223,8 @@ async fn direct_export(client: &DarktraceClient, chunks: &[Vec<WireValue>]) -> D
             expiry: None,
             description: None,
             hostname: false,
+            iagn: false,
+            strength: None,
         };
         let tally = &tally;
         async move { client.add(&call, tally).await }

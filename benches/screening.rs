@@ -72,6 +72,8 @@ fn screening(c: &mut Criterion) {
         expiry: Some("2026-12-27T17:52:02"),
         description: None,
         hostname: false,
+        iagn: false,
+        strength: None,
     };
     let mut group = c.benchmark_group("add_call_1000_entries");
     group.throughput(Throughput::Bytes(call.to_body().len() as u64));

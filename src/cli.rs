@@ -73,6 +73,16 @@ pub struct ServeArgs {
     /// Days until entries expire in Darktrace; 0 = no expiry.
     #[arg(long, env = "DAYS_TO_EXPIRATION", default_value = "0")]
     pub days_to_expiration: String,
+    /// Add entries with Darktrace's `iagn: true`, so Autonomous Response may act on them.
+    #[arg(long, env = "AUTONOMOUS_RESPONSE", default_value = "false")]
+    pub autonomous_response: String,
+    /// Darktrace's strength of the entries: 0 to 100, or `score` (ThreatQ's score x 10);
+    /// empty = left out.
+    #[arg(long, env = "STRENGTH", default_value = "")]
+    pub strength: String,
+    /// Take an item's expiry from ThreatQ's `expires_at` (else `expires_calculated_at`).
+    #[arg(long, env = "EXPIRY_FROM_THREATQ", default_value = "false")]
+    pub expiry_from_threatq: String,
     /// Ignore HTTPS_PROXY/HTTP_PROXY/ALL_PROXY/NO_PROXY for Darktrace calls.
     #[arg(long, env = "DISABLE_PROXIES", default_value = "false")]
     pub disable_proxies: String,
@@ -115,6 +125,12 @@ pub struct ServeArgs {
     /// ThreatQ statuses never exported; empty = none.
     #[arg(long, env = "EXCLUDED_STATUSES", default_value = "Whitelisted,Expired")]
     pub excluded_statuses: String,
+    /// The only ThreatQ statuses exported; empty = any status not excluded.
+    #[arg(long, env = "EXPORT_STATUSES", default_value = "")]
+    pub export_statuses: String,
+    /// Lowest ThreatQ score exported, 0 to 10; empty = any score, or none.
+    #[arg(long, env = "MIN_SCORE", default_value = "")]
+    pub min_score: String,
     /// Domains never exported, nor any name under them.
     #[arg(long, env = "PROTECTED_DOMAINS", default_value = "")]
     pub protected_domains: String,

@@ -147,6 +147,11 @@ fn warn_about_risky_settings(config: &Config) {
         }
         None => {}
     }
+    if config.defaults.autonomous_response {
+        tracing::warn!(
+            "AUTONOMOUS_RESPONSE=true: entries are added with iagn, so Darktrace's Autonomous Response may act on them"
+        );
+    }
     if config.api_tokens.is_empty() {
         tracing::warn!("no API_TOKENS: /export, /remove and /sync accept unauthenticated requests");
     }

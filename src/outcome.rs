@@ -58,6 +58,8 @@ pub enum Reason {
     UnsupportedType,
     UnknownType,
     ExcludedStatus,
+    LowScore,
+    Expired,
     Protected,
     Duplicate,
     MissingValue,
@@ -82,7 +84,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in the order of SPEC §3.1 (openapi.yaml lists them likewise).
-    pub const ALL: [Reason; 27] = {
+    pub const ALL: [Reason; 29] = {
         use Reason::*;
         [
             Added,
@@ -92,6 +94,8 @@ impl Reason {
             UnsupportedType,
             UnknownType,
             ExcludedStatus,
+            LowScore,
+            Expired,
             Protected,
             Duplicate,
             MissingValue,
@@ -121,9 +125,8 @@ impl Reason {
         match self {
             Added | Updated | Accepted => Outcome::Exported,
             DryRun => Outcome::WouldExport,
-            UnsupportedType | UnknownType | ExcludedStatus | Protected | Duplicate => {
-                Outcome::Skipped
-            }
+            UnsupportedType | UnknownType | ExcludedStatus | LowScore | Expired | Protected
+            | Duplicate => Outcome::Skipped,
             MissingValue | NotAnObject | DuplicateKey | InvalidFqdn | InvalidIpv4 | InvalidIpv6 => {
                 Outcome::Invalid
             }
@@ -146,6 +149,8 @@ impl Reason {
             UnsupportedType => "unsupported_type",
             UnknownType => "unknown_type",
             ExcludedStatus => "excluded_status",
+            LowScore => "low_score",
+            Expired => "expired",
             Protected => "protected",
             Duplicate => "duplicate",
             MissingValue => "missing_value",
@@ -460,11 +465,11 @@ mod tests {
             use Reason::*;
             match reason {
                 Added | Updated | Accepted | DryRun | UnsupportedType | UnknownType
-                | ExcludedStatus | Protected | Duplicate | MissingValue | NotAnObject
-                | DuplicateKey | InvalidFqdn | InvalidIpv4 | InvalidIpv6 | Rejected
-                | DarktraceAuth | DarktraceClock | DarktracePermission | DarktraceTls
-                | DarktraceUnavailable | DarktraceTimeout | DarktraceError | Deadline | Removed
-                | NotPresent | DryRunRemoval => 27,
+                | ExcludedStatus | LowScore | Expired | Protected | Duplicate | MissingValue
+                | NotAnObject | DuplicateKey | InvalidFqdn | InvalidIpv4 | InvalidIpv6
+                | Rejected | DarktraceAuth | DarktraceClock | DarktracePermission
+                | DarktraceTls | DarktraceUnavailable | DarktraceTimeout | DarktraceError
+                | Deadline | Removed | NotPresent | DryRunRemoval => 29,
             }
         };
         assert_eq!(Reason::ALL.len(), counted(Reason::Added));

@@ -3,9 +3,12 @@
 use std::time::Duration;
 
 use crate::cli::ServeArgs;
+use crate::pipeline::Strength;
 
 use super::ConfigError;
-use super::parse::{MAX_DAYS_TO_EXPIRATION, check_description, check_source_name, parse_number};
+use super::parse::{
+    MAX_DAYS_TO_EXPIRATION, check_description, check_source_name, parse_bool, parse_number,
+};
 
 /// The defaults of a request, each overridable per request.
 #[derive(Debug, Clone)]
@@ -13,6 +16,10 @@ pub struct ExportDefaults {
     pub source: String,
     pub days_to_expiration: u32,
     pub description: Option<String>,
+    /// Entries are added with `iagn: true` (Autonomous Response may act on them).
+    pub autonomous_response: bool,
+    /// Darktrace's strength of the entries; `None` leaves it out.
+    pub strength: Option<Strength>,
 }
 
 impl Default for ExportDefaults {
@@ -40,8 +47,28 @@ impl ExportDefaults {
                 .map(check_description)
                 .transpose()
                 .map_err(|p| ConfigError::new("DESCRIPTION", p))?,
+            autonomous_response: parse_bool("AUTONOMOUS_RESPONSE", &args.autonomous_response)?,
+            strength: parse_strength(&args.strength)?,
         })
     }
+}
+
+/// `STRENGTH`: empty (none), `score`, or a whole number 0 to 100.
+fn parse_strength(raw: &str) -> Result<Option<Strength>, ConfigError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if raw.eq_ignore_ascii_case("score") {
+        return Ok(Some(Strength::Score));
+    }
+    if raw.parse::<u8>().is_err() && raw.parse::<i64>().is_err() {
+        return Err(ConfigError::new(
+            "STRENGTH",
+            format!("'{raw}' is neither a whole number 0 to 100 nor score"),
+        ));
+    }
+    parse_number("STRENGTH", raw, 0, 100).map(|n| Some(Strength::Fixed(n)))
 }
 
 /// Bounds on what one caller can make the service do.

@@ -6,7 +6,7 @@ use crate::cli::ServeArgs;
 use crate::indicator::{Fqdn, IndicatorType};
 
 use super::ConfigError;
-use super::parse::{parse_bool, parse_export_types, parse_network, split_list};
+use super::parse::{parse_bool, parse_export_types, parse_network, parse_number, split_list};
 
 /// Which indicators go, and which never do.
 #[derive(Debug, Clone)]
@@ -14,10 +14,16 @@ pub struct ScreenConfig {
     pub export_types: Vec<IndicatorType>,
     /// Lowercased, trimmed status names.
     pub excluded_statuses: Vec<String>,
+    /// Lowercased, trimmed status names: if set, the only statuses exported.
+    pub export_statuses: Option<Vec<String>>,
+    /// Lowest ThreatQ score exported (0 to 10); `None` exports any score, or none.
+    pub min_score: Option<u8>,
     pub protected_domains: Vec<Fqdn>,
     pub protected_networks: Vec<IpNet>,
     pub export_non_routable: bool,
     pub fqdn_as_hostname: bool,
+    /// An item's own ThreatQ expiry sets its Darktrace expiry, and a passed one keeps it back.
+    pub expiry_from_threatq: bool,
 }
 
 impl Default for ScreenConfig {
@@ -34,6 +40,16 @@ impl ScreenConfig {
             excluded_statuses: split_list(&args.excluded_statuses)
                 .map(|s| s.to_lowercase())
                 .collect(),
+            export_statuses: Some(
+                split_list(&args.export_statuses)
+                    .map(|s| s.to_lowercase())
+                    .collect::<Vec<_>>(),
+            )
+            .filter(|list| !list.is_empty()),
+            min_score: match args.min_score.trim() {
+                "" => None,
+                raw => Some(parse_number("MIN_SCORE", raw, 0, 10)?),
+            },
             protected_domains: split_list(&args.protected_domains)
                 .map(|d| {
                     Fqdn::parse(d)
@@ -45,6 +61,31 @@ impl ScreenConfig {
                 .collect::<Result<_, _>>()?,
             export_non_routable: parse_bool("EXPORT_NON_ROUTABLE", &args.export_non_routable)?,
             fqdn_as_hostname: parse_bool("FQDN_AS_HOSTNAME", &args.fqdn_as_hostname)?,
+            expiry_from_threatq: parse_bool("EXPIRY_FROM_THREATQ", &args.expiry_from_threatq)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_statuses_are_trimmed_lowercased_and_empty_means_none() {
+        let mut args = ServeArgs::defaults();
+        assert_eq!(
+            ScreenConfig::from_args(&args).unwrap().export_statuses,
+            None
+        );
+        args.export_statuses = " Active, Review ,,".into();
+        assert_eq!(
+            ScreenConfig::from_args(&args).unwrap().export_statuses,
+            Some(vec!["active".to_owned(), "review".to_owned()])
+        );
+        args.export_statuses = " , ".into();
+        assert_eq!(
+            ScreenConfig::from_args(&args).unwrap().export_statuses,
+            None
+        );
     }
 }

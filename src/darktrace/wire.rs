@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use crate::screen::WireValue;
 
-/// One add call: entries that share source, expiry, description and the hostname flag.
+/// One add call: entries that share source, expiry, description, strength and the
+/// hostname and Autonomous Response flags.
 /// Entries are [`WireValue`]s, which only screening makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddCall<'a> {
@@ -18,10 +19,14 @@ pub struct AddCall<'a> {
     pub description: Option<&'a str>,
     /// Treat every entry as an exact hostname; applies to the whole call.
     pub hostname: bool,
+    /// Darktrace's `iagn`: Autonomous Response may act when an entry is seen; whole call.
+    pub iagn: bool,
+    /// Darktrace's strength (0 to 100) of every entry of the call; `None` leaves it out.
+    pub strength: Option<u8>,
 }
 
 impl AddCall<'_> {
-    /// `{"addlist":"a,b","description":"…","expiry":"…","hostname":true,"source":"…"}`,
+    /// `{"addlist":"a,b","description":"…","expiry":"…","hostname":true,"iagn":true,"source":"…","strength":70}`,
     /// leaving out what is not set (a flag is left out rather than sent as `false`).
     pub fn to_body(&self) -> Vec<u8> {
         let list_len: usize = self.entries.iter().map(|e| e.as_str().len() + 1).sum();
@@ -43,7 +48,13 @@ impl AddCall<'_> {
         if self.hostname {
             out.extend_from_slice(b",\"hostname\":true");
         }
+        if self.iagn {
+            out.extend_from_slice(b",\"iagn\":true");
+        }
         push_field(&mut out, "source", self.source);
+        if let Some(strength) = self.strength {
+            out.extend_from_slice(format!(",\"strength\":{strength}").as_bytes());
+        }
         out.push(b'}');
         out
     }
@@ -163,6 +174,8 @@ mod tests {
             expiry: Some("2025-02-14T12:30:00"),
             description: None,
             hostname: false,
+            iagn: false,
+            strength: None,
         };
         assert_eq!(
             String::from_utf8(call.to_body()).unwrap(),
@@ -179,12 +192,14 @@ mod tests {
             expiry: None,
             description: Some("line\none"),
             hostname: true,
+            iagn: true,
+            strength: Some(70),
         };
         let body = String::from_utf8(call.to_body()).unwrap();
         assert!(body.is_ascii());
         assert_eq!(
             body,
-            r#"{"addlist":"a.example","description":"line\none","hostname":true,"source":"Intel \"\u00dc\" \ud83e\udd80"}"#
+            r#"{"addlist":"a.example","description":"line\none","hostname":true,"iagn":true,"source":"Intel \"\u00dc\" \ud83e\udd80","strength":70}"#
         );
         let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(parsed["source"], "Intel \"Ü\" 🦀");

@@ -74,6 +74,10 @@ pub fn settings(
                         .map_err(|_| bad(format!("'{value}' is not a whole number of days")))?,
                 )
             }
+            "autonomous_response" => {
+                merged.autonomous_response =
+                    Some(parse_bool("autonomous_response", &value).map_err(|e| bad(e.problem))?)
+            }
             "dry_run" => {
                 merged.dry_run = Some(parse_bool("dry_run", &value).map_err(|e| bad(e.problem))?)
             }
@@ -116,6 +120,10 @@ pub fn settings(
         source,
         expiry: expiry_after(days, Utc::now()),
         description,
+        iagn: merged
+            .autonomous_response
+            .unwrap_or(config.defaults.autonomous_response),
+        strength: config.defaults.strength,
         dry_run: merged.dry_run.unwrap_or(false),
         force: merged.force.unwrap_or(false),
     })

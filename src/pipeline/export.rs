@@ -1,8 +1,8 @@
-//! `/export`: the accepted items planned into add calls (batch size, hostname flag), sent
+//! `/export`: the accepted items planned into add calls (batch size, hostname flag, strength), sent
 //! within the deadline, and each settled by Darktrace's answer.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use futures_util::future::join_all;
 
@@ -14,6 +14,27 @@ use crate::deadline::Deadline;
 use crate::indicator::IndicatorType;
 use crate::outcome::{ItemResult, Reason, Report, Verdict, deadline_verdict};
 use crate::screen::{Accepted, Screening};
+
+/// What every entry of one add call shares beyond the request's settings.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct CallShape {
+    hostname: bool,
+    strength: Option<u8>,
+    /// Darktrace's expiry form, `YYYY-MM-DDTHH:MM:SS` UTC.
+    expiry: Option<String>,
+}
+
+/// An item's expiry: the request's (`DAYS_TO_EXPIRATION`) or its own from ThreatQ,
+/// the earlier when both are set. The form sorts as time does, so text is compared.
+fn item_expiry(request: Option<&str>, item: &Accepted) -> Option<String> {
+    let own = item
+        .expires
+        .map(|at| at.format("%Y-%m-%dT%H:%M:%S").to_string());
+    match (request, own) {
+        (Some(request), Some(own)) => Some(own.min(request.to_owned())),
+        (request, own) => own.or_else(|| request.map(str::to_owned)),
+    }
+}
 
 impl Exporter {
     /// Exports a batch whose items were judged as they were read, and answers for each.
@@ -50,13 +71,15 @@ impl Exporter {
         tally: &CallTally,
         results: &mut [ItemResult<'_>],
     ) {
-        let chunks = self.plan(accepted);
-        let calls = chunks.iter().map(|chunk| AddCall {
+        let planned = self.plan(accepted, settings);
+        let calls = planned.iter().map(|(shape, chunk)| AddCall {
             entries: chunk.iter().map(|a| &a.wire_value).collect(),
             source: &settings.source,
-            expiry: settings.expiry.as_deref(),
+            expiry: shape.expiry.as_deref(),
             description: settings.description.as_deref(),
-            hostname: chunk.first().is_some_and(|a| self.is_hostname(a.kind)),
+            hostname: shape.hostname,
+            iagn: settings.iagn,
+            strength: shape.strength,
         });
         let answers = join_all(
             calls.map(|call| async move { deadline.run(self.client.add(&call, tally)).await }),
@@ -64,7 +87,7 @@ impl Exporter {
         .await;
 
         let mut unconfirmed: Vec<(&Accepted, &AddAnswer, usize)> = Vec::new();
-        for (chunk, answer) in chunks.iter().zip(&answers) {
+        for ((_, chunk), answer) in planned.iter().zip(&answers) {
             match answer {
                 Err(_elapsed) => {} // stays failed/deadline
                 Ok(Err(error)) => {
@@ -137,17 +160,29 @@ impl Exporter {
         }
     }
 
-    /// Splits accepted items into calls: hostnames apart (the flag covers a whole call),
-    /// then chunks of `batch_size`.
-    fn plan<'x>(&self, accepted: &'x [Accepted]) -> Vec<Vec<&'x Accepted>> {
-        let (hostnames, others): (Vec<&Accepted>, Vec<&Accepted>) =
-            accepted.iter().partition(|a| self.is_hostname(a.kind));
-        [others, hostnames]
+    /// Splits accepted items into calls: one group per [`CallShape`] (the hostname flag,
+    /// the strength and the expiry cover a whole call), each in the batch's order, then chunks of
+    /// `batch_size`.
+    fn plan<'x>(
+        &self,
+        accepted: &'x [Accepted],
+        settings: &RequestSettings,
+    ) -> Vec<(CallShape, Vec<&'x Accepted>)> {
+        let mut groups: BTreeMap<CallShape, Vec<&Accepted>> = BTreeMap::new();
+        for item in accepted {
+            let shape = CallShape {
+                hostname: self.is_hostname(item.kind),
+                strength: settings.strength.and_then(|s| s.of(item.score)),
+                expiry: item_expiry(settings.expiry.as_deref(), item),
+            };
+            groups.entry(shape).or_default().push(item);
+        }
+        groups
             .into_iter()
-            .flat_map(|group| {
+            .flat_map(|(shape, group)| {
                 group
                     .chunks(self.batch_size)
-                    .map(<[&Accepted]>::to_vec)
+                    .map(|chunk| (shape.clone(), chunk.to_vec()))
                     .collect::<Vec<_>>()
             })
             .collect()

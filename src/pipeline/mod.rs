@@ -12,7 +12,7 @@ pub mod settings;
 pub mod sync;
 
 pub use held::Held;
-pub use settings::{RequestSettings, expiry_after};
+pub use settings::{RequestSettings, Strength, expiry_after};
 pub use sync::CapExceeded;
 
 use crate::darktrace::DarktraceClient;

@@ -149,6 +149,8 @@ mod tests {
                 index,
                 kind: IndicatorType::Fqdn,
                 wire_value: crate::screen::WireValue::unchecked(value),
+                score: None,
+                expires: None,
             })
             .collect();
         let chunk: Vec<&Accepted> = accepted.iter().collect();

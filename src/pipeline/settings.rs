@@ -2,6 +2,27 @@
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
+use crate::threatq::Score;
+
+/// Darktrace's strength of an entry (0 to 100), as `STRENGTH` sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strength {
+    /// The same for every entry.
+    Fixed(u8),
+    /// ThreatQ's score x 10; an item without a score is sent without a strength.
+    Score,
+}
+
+impl Strength {
+    /// The strength sent for an item scored `score`.
+    pub fn of(self, score: Option<Score>) -> Option<u8> {
+        match self {
+            Strength::Fixed(n) => Some(n),
+            Strength::Score => score.map(|s| u8::try_from(s.tenths().min(100)).unwrap_or(100)),
+        }
+    }
+}
+
 /// The settings of one request: the configured defaults with its overrides applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestSettings {
@@ -9,6 +30,10 @@ pub struct RequestSettings {
     /// UTC `YYYY-MM-DDTHH:MM:SS`, or `None` for no expiry.
     pub expiry: Option<String>,
     pub description: Option<String>,
+    /// Add entries with Darktrace's `iagn: true` (`AUTONOMOUS_RESPONSE`).
+    pub iagn: bool,
+    /// Darktrace's strength of the entries (`STRENGTH`); `None` leaves it out.
+    pub strength: Option<Strength>,
     pub dry_run: bool,
     /// `/sync` only: carry out a plan over `SYNC_MAX_REMOVALS`.
     pub force: bool,

@@ -323,6 +323,8 @@ mod tests {
             index,
             kind: IndicatorType::Fqdn,
             wire_value: crate::screen::WireValue::unchecked(value),
+            score: None,
+            expires: None,
         }
     }
 
@@ -348,6 +350,8 @@ mod tests {
             source: "S".into(),
             expiry: None,
             description: None,
+            iagn: false,
+            strength: None,
             dry_run,
             force,
         }

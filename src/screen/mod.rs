@@ -1,7 +1,7 @@
 //! Which indicators go to Darktrace, and why the others don't.
 //!
 //! Judgement runs in a fixed order: shape of the item (an object with a non-blank string
-//! `value`), type, status, value syntax, protection, duplicate. The first rule that refuses
+//! `value`), type, status, score, ThreatQ expiry, value syntax, protection, duplicate. The first rule that refuses
 //! an item gives its result, so the answer names the most basic thing wrong with it.
 
 pub mod protect;
@@ -11,10 +11,12 @@ pub use screening::Screening;
 
 use std::borrow::Cow;
 
+use chrono::{NaiveDateTime, Utc};
+
 use crate::config::ScreenConfig;
 use crate::indicator::{Indicator, IndicatorType};
 use crate::outcome::{ItemResult, Reason, Verdict, bounded};
-use crate::threatq::{Item, ItemSink, Named, RawValue};
+use crate::threatq::{Item, ItemSink, Named, RawValue, Score};
 use protect::Protection;
 
 /// A value that passed every rule, in the exact form Darktrace receives. Only screening makes
@@ -42,6 +44,10 @@ pub struct Accepted {
     pub kind: IndicatorType,
     /// The exact text Darktrace receives.
     pub wire_value: WireValue,
+    /// ThreatQ's score, for a strength taken from it.
+    pub score: Option<Score>,
+    /// The item's own ThreatQ expiry, UTC, when `EXPIRY_FROM_THREATQ` is on.
+    pub expires: Option<NaiveDateTime>,
 }
 
 /// A batch after screening: one result per item, and the items still to send.
@@ -59,6 +65,12 @@ pub struct Screened<'a> {
 pub struct Screener {
     export_types: Vec<IndicatorType>,
     excluded_statuses: Vec<String>,
+    /// If set, the only statuses exported (`EXPORT_STATUSES`), in [`status_key`] form.
+    export_statuses: Option<Vec<String>>,
+    /// Items scored lower, or not at all, are kept back (`MIN_SCORE`).
+    min_score: Option<Score>,
+    /// An item's own ThreatQ expiry counts (`EXPIRY_FROM_THREATQ`).
+    expiry_from_threatq: bool,
     protection: Protection,
     /// Off only in the removal rules: taking an entry out can never block anything.
     apply_protection: bool,
@@ -75,6 +87,12 @@ impl Screener {
                 .map(|s| status_key(s))
                 .filter(|s| !s.is_empty())
                 .collect(),
+            export_statuses: config
+                .export_statuses
+                .as_ref()
+                .map(|list| list.iter().map(|s| status_key(s)).collect()),
+            min_score: config.min_score.map(Score::points),
+            expiry_from_threatq: config.expiry_from_threatq,
             protection: Protection::new(config, darktrace_host),
             apply_protection: true,
         }
@@ -88,6 +106,9 @@ impl Screener {
         Screener {
             export_types: IndicatorType::ALL.to_vec(),
             excluded_statuses: Vec::new(),
+            export_statuses: None,
+            min_score: None,
+            expiry_from_threatq: false,
             protection: self.protection.clone(),
             apply_protection: false,
         }
@@ -107,12 +128,15 @@ impl Screener {
         self.excluded_statuses.contains(&status)
     }
 
-    /// Judges one value as an item of ThreatQ type `type_name` with no status: what
-    /// screening would send for it, or the verdict that keeps it back.
+    /// Judges one value as an item of ThreatQ type `type_name` with no status and no score
+    /// (so kept back while `MIN_SCORE` is set): what screening would send for it, or the
+    /// verdict that keeps it back.
     pub fn check_value(&self, type_name: &str, raw: &str) -> Result<WireValue, Verdict> {
         self.judge(
             &Named::Name(type_name.into()),
             &Named::Absent,
+            None,
+            None,
             &RawValue::Text(raw.into()),
         )
         .map(|indicator| WireValue(indicator.into_wire_value()))
@@ -132,13 +156,15 @@ impl Screener {
         Screening::with_capacity(self, 0)
     }
 
-    /// Value shape, type, status, value syntax, protection: the rules that need only the item
-    /// itself. A missing or non-string value is a malformed item whatever its type, so it is
+    /// Value shape, type, status, score, value syntax, protection: the rules that need only
+    /// the item itself. A missing or non-string value is a malformed item whatever its type, so it is
     /// reported before the type is looked at.
     pub fn judge(
         &self,
         kind: &Named<'_>,
         status: &Named<'_>,
+        score: Option<Score>,
+        expires: Option<NaiveDateTime>,
         value: &RawValue<'_>,
     ) -> Result<Indicator, Verdict> {
         let raw = match value {
@@ -161,6 +187,8 @@ impl Screener {
         };
         let kind = self.judge_type(kind)?;
         self.judge_status(status)?;
+        self.judge_score(score)?;
+        self.judge_expiry(expires)?;
         let indicator = kind.parse(raw).map_err(|e| {
             let reason = match e.kind {
                 IndicatorType::Fqdn => Reason::InvalidFqdn,
@@ -210,9 +238,83 @@ impl Screener {
         }
     }
 
+    /// The expiry an accepted item carries: its own ThreatQ expiry, when that counts.
+    pub fn own_expiry(&self, expires: Option<NaiveDateTime>) -> Option<NaiveDateTime> {
+        expires.filter(|_| self.expiry_from_threatq)
+    }
+
+    fn judge_expiry(&self, expires: Option<NaiveDateTime>) -> Result<(), Verdict> {
+        match self.own_expiry(expires) {
+            Some(at) if at <= Utc::now().naive_utc() => Err(Verdict::new(
+                Reason::Expired,
+                format!(
+                    "expired in ThreatQ at {} UTC (EXPIRY_FROM_THREATQ)",
+                    at.format("%Y-%m-%d %H:%M:%S")
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn judge_score(&self, score: Option<Score>) -> Result<(), Verdict> {
+        let Some(min) = self.min_score else {
+            return Ok(());
+        };
+        match score {
+            Some(score) if score >= min => Ok(()),
+            Some(score) => Err(Verdict::new(
+                Reason::LowScore,
+                format!("score {score} is below {min} (MIN_SCORE)"),
+            )),
+            None => Err(Verdict::new(
+                Reason::LowScore,
+                format!("item has no score, and MIN_SCORE is {min}"),
+            )),
+        }
+    }
+
     fn judge_status(&self, status: &Named<'_>) -> Result<(), Verdict> {
+        match self.excluded(status) {
+            Some(verdict) => Err(verdict),
+            None => self.judge_allowed_status(status),
+        }
+    }
+
+    /// Whether `status` is kept out by `EXCLUDED_STATUSES`: such an item keeps every other
+    /// spelling of its value, and its parent domains, out too. A status merely missing from
+    /// `EXPORT_STATUSES` does not: it says nothing good about the value.
+    pub fn revokes(&self, status: &Named<'_>) -> bool {
+        self.excluded(status).is_some()
+    }
+
+    /// With `EXPORT_STATUSES` set, only a status named in it passes; no status, or one
+    /// given only by id, cannot be shown to be in it.
+    fn judge_allowed_status(&self, status: &Named<'_>) -> Result<(), Verdict> {
+        let Some(allowed) = &self.export_statuses else {
+            return Ok(());
+        };
+        let why: Cow<'static, str> = match status {
+            Named::Name(name) if allowed.contains(&status_key(name)) => return Ok(()),
+            Named::Name(name) => format!(
+                "status {} is not one of EXPORT_STATUSES",
+                bounded(Cow::Borrowed(name.trim()))
+            )
+            .into(),
+            Named::Absent => "item has no status, and only EXPORT_STATUSES are exported".into(),
+            Named::IdOnly => {
+                "status is given only by id, which cannot be checked against EXPORT_STATUSES; send the status name".into()
+            }
+            Named::Malformed => {
+                "status is neither a name nor an object with a name, so it cannot be checked against EXPORT_STATUSES".into()
+            }
+        };
+        Err(Verdict::new(Reason::ExcludedStatus, why))
+    }
+
+    /// The verdict of `EXCLUDED_STATUSES` on `status`, if it keeps the item out.
+    fn excluded(&self, status: &Named<'_>) -> Option<Verdict> {
         match status {
-            Named::Name(name) if self.is_excluded_status(name) => Err(Verdict::new(
+            Named::Name(name) if self.is_excluded_status(name) => Some(Verdict::new(
                 Reason::ExcludedStatus,
                 format!(
                     "status {} is never exported (EXCLUDED_STATUSES)",
@@ -221,15 +323,15 @@ impl Screener {
             )),
             // A status id cannot be matched against names, so it might be Whitelisted:
             // with a system that can block traffic, not exporting is the safe side.
-            Named::IdOnly if !self.excluded_statuses.is_empty() => Err(Verdict::new(
+            Named::IdOnly if !self.excluded_statuses.is_empty() => Some(Verdict::new(
                 Reason::ExcludedStatus,
                 "status is given only by id, which cannot be checked against EXCLUDED_STATUSES; send the status name",
             )),
-            Named::Malformed if !self.excluded_statuses.is_empty() => Err(Verdict::new(
+            Named::Malformed if !self.excluded_statuses.is_empty() => Some(Verdict::new(
                 Reason::ExcludedStatus,
                 "status is neither a name nor an object with a name, so it cannot be checked against EXCLUDED_STATUSES",
             )),
-            _ => Ok(()),
+            _ => None,
         }
     }
 }

@@ -75,12 +75,16 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
             self.results.push(result);
             return;
         }
-        match self
-            .screener
-            .judge(&indicator.kind, &indicator.status, &indicator.value)
-        {
+        match self.screener.judge(
+            &indicator.kind,
+            &indicator.status,
+            indicator.score,
+            indicator.expires,
+            &indicator.value,
+        ) {
             Err(verdict) => {
                 if verdict.reason == Reason::ExcludedStatus
+                    && self.screener.revokes(&indicator.status)
                     && let Some(value) = parsed_value(&indicator.kind, &indicator.value)
                 {
                     self.revoked.entry(value).or_insert(index);
@@ -111,6 +115,8 @@ impl<'a> ItemSink<'a> for Screening<'_, 'a> {
                             index,
                             kind,
                             wire_value: WireValue(wire_value),
+                            score: indicator.score,
+                            expires: self.screener.own_expiry(indicator.expires),
                         });
                     }
                 }

@@ -265,6 +265,18 @@ fn change(store: &mut Store, params: &PostParams, faults: &Faults) -> (u16, Resp
         },
         _ => None,
     };
+    let strength = match params.text("strength") {
+        None => None,
+        Some(text) => match text.trim().parse::<u8>() {
+            Ok(n) if n <= 100 => Some(n),
+            _ => {
+                return json_answer(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "invalid strength"}),
+                );
+            }
+        },
+    };
     let names: Vec<&str> = list
         .split([',', '\n'])
         .filter(|name| !faults.reject_entries.iter().any(|r| r == name.trim()))
@@ -274,6 +286,8 @@ fn change(store: &mut Store, params: &PostParams, faults: &Faults) -> (u16, Resp
         description: params.text("description"),
         expiry,
         hostname: params.flag("hostname"),
+        strength,
+        iagn: params.flag("iagn"),
     };
     let result = store.add(&names, &options);
     let answer = if faults.bare_success {

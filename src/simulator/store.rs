@@ -12,8 +12,15 @@ pub struct Entry {
     pub description: Option<String>,
     pub expiry: Option<NaiveDateTime>,
     pub hostname: bool,
+    /// Darktrace's strength, 0 to 100.
+    pub strength: u8,
+    /// Autonomous Response may act when the entry is seen.
+    pub iagn: bool,
     pub sources: BTreeSet<String>,
 }
+
+/// The strength an entry gets from an add that gives none.
+pub const DEFAULT_STRENGTH: u8 = 100;
 
 /// An entry as `GET /intelfeed?fulldetails=true` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,6 +41,9 @@ pub struct AddOptions {
     pub description: Option<String>,
     pub expiry: Option<NaiveDateTime>,
     pub hostname: bool,
+    /// `None`: [`DEFAULT_STRENGTH`].
+    pub strength: Option<u8>,
+    pub iagn: bool,
 }
 
 /// What an add did: `added` holds every accepted entry, `updated` those already present.
@@ -92,6 +102,8 @@ impl Store {
                     entry.sources.insert(source.clone());
                     entry.expiry = options.expiry;
                     entry.hostname = options.hostname;
+                    entry.strength = options.strength.unwrap_or(DEFAULT_STRENGTH);
+                    entry.iagn = options.iagn;
                     if options.description.is_some() {
                         entry.description = options.description.clone();
                     }
@@ -104,6 +116,8 @@ impl Store {
                             description: options.description.clone(),
                             expiry: options.expiry,
                             hostname: options.hostname,
+                            strength: options.strength.unwrap_or(DEFAULT_STRENGTH),
+                            iagn: options.iagn,
                             sources: BTreeSet::from([source.clone()]),
                         },
                     );
@@ -158,8 +172,8 @@ impl Store {
                     .expiry
                     .map(|x| x.format("%Y-%m-%dT%H:%M:%S").to_string())
                     .unwrap_or_default(),
-                strength: 100,
-                iagn: false,
+                strength: e.strength,
+                iagn: e.iagn,
                 hostname: e.hostname,
                 sources: e.sources.iter().cloned().collect(),
             })

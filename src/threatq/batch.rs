@@ -145,6 +145,9 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for BatchVisitor<'s, S> {
                     overrides.days_to_expiration = map.next_value::<OverrideDays>()?.0
                 }
                 "description" => overrides.description = map.next_value::<OverrideText>()?.0,
+                "autonomous_response" => {
+                    overrides.autonomous_response = map.next_value::<OverrideFlag>()?.0
+                }
                 "dry_run" => overrides.dry_run = map.next_value::<OverrideFlag>()?.0,
                 "force" => overrides.force = map.next_value::<OverrideFlag>()?.0,
                 other => {

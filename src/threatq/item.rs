@@ -12,6 +12,10 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use chrono::NaiveDateTime;
+
+use super::score::{Score, ScoreField};
+
 /// A string borrowed from the body when it has no escapes, owned otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text<'a>(pub Cow<'a, str>);
@@ -174,6 +178,11 @@ pub struct Indicator<'a> {
     pub value: RawValue<'a>,
     pub kind: Named<'a>,
     pub status: Named<'a>,
+    /// ThreatQ's score; `None` when missing or not a score.
+    pub score: Option<Score>,
+    /// ThreatQ's own expiry, UTC: `expires_at`, else `expires_calculated_at`; `None` when
+    /// neither is a `YYYY-MM-DD HH:MM:SS` time.
+    pub expires: Option<NaiveDateTime>,
     /// A key the screening reads (`value`, `type`, `status`, `type_id`, `status_id`) that
     /// the object gives more than once: the item is then invalid, as neither can be trusted.
     pub duplicate_key: Option<&'static str>,
@@ -286,6 +295,7 @@ impl<'de> Visitor<'de> for ItemVisitor {
         let mut type_id_seen = false;
         let mut status_id_seen = false;
         let mut indicator_id = None;
+        let (mut expires_at, mut expires_calculated) = (None, None);
         let mut seen = SeenKeys::default();
         while let Some(key) = next_key(&mut map, self.0)? {
             seen.note(&key, &mut item.duplicate_key);
@@ -293,6 +303,9 @@ impl<'de> Visitor<'de> for ItemVisitor {
                 b"value" => item.value = map.next_value::<ValueField<'de>>()?.0,
                 b"type" => item.kind = map.next_value_seed(NamedSeed(self.0))?,
                 b"status" => item.status = map.next_value_seed(NamedSeed(self.0))?,
+                b"score" => item.score = map.next_value::<ScoreField>()?.0,
+                b"expires_at" => expires_at = map.next_value::<TimeField>()?.0,
+                b"expires_calculated_at" => expires_calculated = map.next_value::<TimeField>()?.0,
                 b"type_id" => {
                     map.next_value::<IgnoredAny>()?;
                     type_id_seen = true;
@@ -311,6 +324,7 @@ impl<'de> Visitor<'de> for ItemVisitor {
         if item.id.is_none() {
             item.id = indicator_id;
         }
+        item.expires = expires_at.or(expires_calculated);
         if type_id_seen {
             item.kind = item.kind.or(Named::IdOnly);
         }
@@ -402,6 +416,50 @@ impl<'de: 'a, 'a> Deserialize<'de> for ValueField<'a> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(ValueField(RawValue::NotAString))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+/// A ThreatQ time, `YYYY-MM-DD HH:MM:SS` in UTC; anything else (null, another form) is none.
+struct TimeField(Option<NaiveDateTime>);
+
+impl<'de> Deserialize<'de> for TimeField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TimeField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a time")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(TimeField(
+                    NaiveDateTime::parse_from_str(v.trim(), "%Y-%m-%d %H:%M:%S").ok(),
+                ))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(TimeField(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(TimeField(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(TimeField(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(TimeField(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(TimeField(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(TimeField(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(TimeField(None))
             }
         }
         deserializer.deserialize_any(V)

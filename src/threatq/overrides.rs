@@ -6,10 +6,11 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
 /// The per-request overrides, by the name they have in a body and in the query.
-pub const OVERRIDE_KEYS: [&str; 5] = [
+pub const OVERRIDE_KEYS: [&str; 6] = [
     "source",
     "days_to_expiration",
     "description",
+    "autonomous_response",
     "dry_run",
     "force",
 ];
@@ -22,6 +23,7 @@ pub struct BodyOverrides {
     /// Signed, so a negative number is refused as out of range (400), not as a shape (422).
     pub days_to_expiration: Option<i64>,
     pub description: Option<String>,
+    pub autonomous_response: Option<bool>,
     pub dry_run: Option<bool>,
     pub force: Option<bool>,
 }

@@ -107,6 +107,8 @@ async fn the_simulators_read_only_token_is_refused_a_change_with_a_redirect_to_4
         expiry: None,
         description: None,
         hostname: false,
+        iagn: false,
+        strength: None,
     };
     let error = client
         .add(&call, &darktrace_export::darktrace::CallTally::default())

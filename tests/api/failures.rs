@@ -454,6 +454,8 @@ fn one_entry() -> AddCall<'static> {
         expiry: None,
         description: None,
         hostname: false,
+        iagn: false,
+        strength: None,
     }
 }
 

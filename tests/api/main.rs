@@ -20,6 +20,7 @@ mod hostile_load;
 mod inbound;
 mod observability;
 mod openapi;
+mod options;
 mod proxy;
 mod remove_sync;
 mod screening;
