@@ -217,15 +217,7 @@ async fn direct_export(client: &DarktraceClient, chunks: &[Vec<WireValue>]) -> D
     let tally = CallTally::default();
     let started = Instant::now();
     let answers = join_all(chunks.iter().map(|chunk| {
-        let call = AddCall {
-            entries: chunk.iter().collect(),
-            source: "ThreatQ",
-            expiry: None,
-            description: None,
-            hostname: false,
-            iagn: false,
-            strength: None,
-        };
+        let call = AddCall::plain(chunk.iter().collect(), "ThreatQ");
         let tally = &tally;
         async move { client.add(&call, tally).await }
     }))

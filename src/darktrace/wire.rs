@@ -25,7 +25,20 @@ pub struct AddCall<'a> {
     pub strength: Option<u8>,
 }
 
-impl AddCall<'_> {
+impl<'a> AddCall<'a> {
+    /// A call of `entries` to `source` with nothing else set: no expiry, description or flag.
+    pub fn plain(entries: Vec<&'a WireValue>, source: &'a str) -> Self {
+        AddCall {
+            entries,
+            source,
+            expiry: None,
+            description: None,
+            hostname: false,
+            iagn: false,
+            strength: None,
+        }
+    }
+
     /// `{"addlist":"a,b","description":"…","expiry":"…","hostname":true,"iagn":true,"source":"…","strength":70}`,
     /// leaving out what is not set (a flag is left out rather than sent as `false`).
     pub fn to_body(&self) -> Vec<u8> {

@@ -128,7 +128,7 @@ pub async fn sync(
 /// One line per batch request: what happened, in counts.
 pub fn log_summary(action: &'static str, report: &Report<'_>, tally: &CallTally, started: Instant) {
     let s = &report.summary;
-    for (reason, count) in Reason::ALL.into_iter().zip(reason_counts(report)) {
+    for (reason, count) in Reason::ALL.iter().zip(reason_counts(report)) {
         if count > 0 {
             metrics::counter!(
                 crate::telemetry::metrics::INDICATORS,

@@ -139,10 +139,12 @@ mod tests {
     fn span_fields_are_lifted_to_the_top_level_of_each_line() {
         let capture = Capture::default();
         let writer = capture.clone();
-        let subscriber =
-            crate::telemetry::subscriber(LogFormat::Json, EnvFilter::new("info"), move || {
-                writer.clone()
-            });
+        let subscriber = crate::telemetry::subscriber(
+            LogFormat::Json,
+            EnvFilter::new("info"),
+            move || writer.clone(),
+            false,
+        );
         tracing::subscriber::with_default(subscriber, || {
             let outer = tracing::info_span!("request", request_id = "r-1", method = "POST");
             let _outer = outer.enter();

@@ -19,27 +19,21 @@ use crate::config::LogFormat;
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing::subscriber::set_global_default(build(format, filter, std::io::stderr, colour));
+    let _ = tracing::subscriber::set_global_default(subscriber(
+        format,
+        filter,
+        std::io::stderr,
+        colour,
+    ));
 }
 
-/// The subscriber `init` installs, writing to `writer`; tests capture its lines with it.
+/// The subscriber `init` installs, writing to `writer` (tests capture its lines with it),
+/// with colour codes only when `colour` (a terminal).
 ///
 /// In JSON, the fields of every enclosing span are flattened into each line, so a line
 /// written deep inside a request (a Darktrace retry, the batch summary) carries the
 /// request's `request_id` at the top level, where a log query can find it.
-/// Without colour: what it writes goes to a capture, not a terminal.
 pub fn subscriber<W>(
-    format: LogFormat,
-    filter: EnvFilter,
-    writer: W,
-) -> Box<dyn Subscriber + Send + Sync>
-where
-    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
-{
-    build(format, filter, writer, false)
-}
-
-fn build<W>(
     format: LogFormat,
     filter: EnvFilter,
     writer: W,

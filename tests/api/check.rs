@@ -101,15 +101,7 @@ async fn the_simulators_read_only_token_is_refused_a_change_with_a_redirect_to_4
     config.max_retries = 0;
     let client = darktrace_export::darktrace::DarktraceClient::new(&config).unwrap();
     let entry = checked("a.example");
-    let call = darktrace_export::darktrace::wire::AddCall {
-        entries: vec![&entry],
-        source: "ThreatQ",
-        expiry: None,
-        description: None,
-        hostname: false,
-        iagn: false,
-        strength: None,
-    };
+    let call = darktrace_export::darktrace::wire::AddCall::plain(vec![&entry], "ThreatQ");
     let error = client
         .add(&call, &darktrace_export::darktrace::CallTally::default())
         .await

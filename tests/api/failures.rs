@@ -448,15 +448,7 @@ fn recording(client: DarktraceClient) -> (DarktraceClient, Arc<Mutex<Vec<Duratio
 fn one_entry() -> AddCall<'static> {
     static ENTRY: std::sync::LazyLock<darktrace_export::screen::WireValue> =
         std::sync::LazyLock::new(|| checked("a.example"));
-    AddCall {
-        entries: vec![&*ENTRY],
-        source: "ThreatQ",
-        expiry: None,
-        description: None,
-        hostname: false,
-        iagn: false,
-        strength: None,
-    }
+    AddCall::plain(vec![&*ENTRY], "ThreatQ")
 }
 
 #[tokio::test]

@@ -196,6 +196,7 @@ fn logs() -> &'static Capture {
             LogFormat::Json,
             EnvFilter::new("info,darktrace_export=debug"),
             move || writer.clone(),
+            false,
         );
         tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
         capture
