@@ -115,25 +115,10 @@ impl Visit for Fields<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use tracing_subscriber::EnvFilter;
 
     use crate::config::LogFormat;
-
-    /// A writer that keeps what was written.
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::telemetry::Capture;
 
     #[test]
     fn span_fields_are_lifted_to_the_top_level_of_each_line() {
@@ -152,7 +137,7 @@ mod tests {
             let _inner = inner.enter();
             tracing::warn!(retry = 2_u64, ok = false, "Darktrace call failed; retrying");
         });
-        let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let text = capture.text();
         let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(line["request_id"], "r-1");
         assert_eq!(line["method"], "POST");

@@ -1,6 +1,7 @@
 //! Telemetry for the process: one tracing subscriber (JSON lines by default, text for people)
 //! and one Prometheus recorder.
 
+pub mod capture;
 pub mod json;
 pub mod metrics;
 
@@ -12,6 +13,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::JsonFields;
 
 use crate::config::LogFormat;
+pub use capture::Capture;
 
 /// Installs the subscriber on stderr; the level comes from `RUST_LOG` (default `info`).
 /// Text is coloured only on a terminal (and never with `NO_COLOR` set), so a file or a log

@@ -4,10 +4,11 @@
 //! before and after, and only ever expect counts to have grown by at least as much.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use darktrace_export::config::LogFormat;
 use darktrace_export::simulator::Faults;
+use darktrace_export::telemetry::Capture;
 use serde_json::{Value, json};
 use tracing_subscriber::EnvFilter;
 
@@ -161,24 +162,14 @@ async fn darktrace_calls_are_counted_as_retried_then_by_failure_class() {
     );
 }
 
-/// A writer that keeps every line written.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// The JSON lines a capture holds.
+trait JsonLines {
+    fn lines(&self) -> Vec<Value>;
 }
 
-impl Capture {
+impl JsonLines for Capture {
     fn lines(&self) -> Vec<Value> {
-        String::from_utf8(self.0.lock().unwrap().clone())
-            .unwrap()
+        self.text()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
             .collect()
