@@ -8,6 +8,8 @@ COPY src ./src
 # Declared in Cargo.toml as bench targets: cargo reads them even for a release build.
 COPY benches ./benches
 COPY openapi.yaml ./
+# Compiled in: the popular lists that PROTECT_POPULAR never exports.
+COPY data ./data
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin darktrace-export \

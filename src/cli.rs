@@ -137,6 +137,9 @@ pub struct ServeArgs {
     /// CIDRs never exported, besides the built-in non-routable ranges.
     #[arg(long, env = "PROTECTED_NETWORKS", default_value = "")]
     pub protected_networks: String,
+    /// Never export very popular domains nor well-known public DNS resolvers (data/popular/).
+    #[arg(long, env = "PROTECT_POPULAR", default_value = "true")]
+    pub protect_popular: String,
     /// Allow private, loopback, link-local, CGNAT, multicast and similar addresses.
     #[arg(long, env = "EXPORT_NON_ROUTABLE", default_value = "false")]
     pub export_non_routable: String,

@@ -152,6 +152,18 @@ fn warn_about_risky_settings(config: &Config) {
             "AUTONOMOUS_RESPONSE=true: entries are added with iagn, so Darktrace's Autonomous Response may act on them"
         );
     }
+    if config.screen.protect_popular {
+        let (domains, resolvers) = darktrace_export::screen::popular::popular().sizes();
+        tracing::info!(
+            domains,
+            resolvers,
+            "PROTECT_POPULAR=true: popular domains and public DNS resolvers are never exported"
+        );
+    } else {
+        tracing::warn!(
+            "PROTECT_POPULAR=false: very popular domains and public DNS resolvers may be exported"
+        );
+    }
     if config.api_tokens.is_empty() {
         tracing::warn!("no API_TOKENS: /export, /remove and /sync accept unauthenticated requests");
     }

@@ -21,6 +21,8 @@ pub struct ScreenConfig {
     pub protected_domains: Vec<Fqdn>,
     pub protected_networks: Vec<IpNet>,
     pub export_non_routable: bool,
+    /// The shipped lists of very popular domains and public resolvers are never exported.
+    pub protect_popular: bool,
     pub fqdn_as_hostname: bool,
     /// An item's own ThreatQ expiry sets its Darktrace expiry, and a passed one keeps it back.
     pub expiry_from_threatq: bool,
@@ -60,6 +62,7 @@ impl ScreenConfig {
                 .map(parse_network)
                 .collect::<Result<_, _>>()?,
             export_non_routable: parse_bool("EXPORT_NON_ROUTABLE", &args.export_non_routable)?,
+            protect_popular: parse_bool("PROTECT_POPULAR", &args.protect_popular)?,
             fqdn_as_hostname: parse_bool("FQDN_AS_HOSTNAME", &args.fqdn_as_hostname)?,
             expiry_from_threatq: parse_bool("EXPIRY_FROM_THREATQ", &args.expiry_from_threatq)?,
         })

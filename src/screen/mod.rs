@@ -4,6 +4,7 @@
 //! `value`), type, status, score, ThreatQ expiry, value syntax, protection, duplicate. The first rule that refuses
 //! an item gives its result, so the answer names the most basic thing wrong with it.
 
+pub mod popular;
 pub mod protect;
 mod screening;
 

@@ -9,6 +9,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use crate::config::ScreenConfig;
 use crate::indicator::{Fqdn, Indicator, name_is_within};
 
+use super::popular::{Popular, popular};
+
 /// Special-use names (RFC 6761, RFC 8375, ICANN's `internal`) never exported, nor names under them.
 const SPECIAL_USE_DOMAINS: [&str; 4] = ["localhost", "local", "internal", "arpa"];
 
@@ -75,6 +77,8 @@ pub struct Protection {
     fqdn_as_hostname: bool,
     protected_domains: Vec<Fqdn>,
     protected_networks: Vec<IpNet>,
+    /// The shipped popular lists, when `PROTECT_POPULAR` is on.
+    popular: Option<&'static Popular>,
     darktrace_host: Option<Indicator>,
     non_routable_v4: Vec<(Ipv4Net, &'static str)>,
     non_routable_v6: Vec<(Ipv6Net, &'static str)>,
@@ -87,6 +91,7 @@ impl Protection {
             fqdn_as_hostname: config.fqdn_as_hostname,
             protected_domains: config.protected_domains.clone(),
             protected_networks: config.protected_networks.clone(),
+            popular: config.protect_popular.then(popular),
             darktrace_host: darktrace_host.and_then(host_indicator),
             non_routable_v4: NON_ROUTABLE_V4
                 .iter()
@@ -170,7 +175,7 @@ impl Protection {
                 "is a parent domain of protected domain {domain} (PROTECTED_DOMAINS); as a watched domain it would match it"
             ));
         }
-        None
+        self.popular?.domain_rule(text, !self.fqdn_as_hostname)
     }
 
     fn address_rule(&self, ip: IpAddr) -> Option<String> {
@@ -182,6 +187,12 @@ impl Protection {
             return Some(format!(
                 "is in protected network {net} (PROTECTED_NETWORKS)"
             ));
+        }
+        if let Some(rule) = self
+            .popular
+            .and_then(|p| forms_of(ip).find_map(|form| p.address_rule(form)))
+        {
+            return Some(rule);
         }
         if self.export_non_routable {
             return None;
@@ -274,7 +285,7 @@ mod tests {
         ] {
             assert!(rule(&c, IndicatorType::Ipv4, ip).is_some(), "{ip}");
         }
-        for ip in ["192.0.2.1", "198.51.100.7", "203.0.113.9", "8.8.8.8"] {
+        for ip in ["192.0.2.1", "198.51.100.7", "203.0.113.9", "185.220.101.4"] {
             assert_eq!(rule(&c, IndicatorType::Ipv4, ip), None, "{ip}");
         }
         for ip in ["::1", "fd00::1", "fe80::1", "ff02::1", "::ffff:10.0.0.1"] {

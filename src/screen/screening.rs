@@ -25,8 +25,8 @@ pub struct Screening<'s, 'a> {
     /// Items settled as duplicates: (item, the first item of its value).
     duplicates: Vec<(usize, usize)>,
     /// Values of items whose status is excluded, by the first such item: no other
-    /// spelling of the same value may be exported (`Example.com` Whitelisted keeps
-    /// `example.com.` Active out too).
+    /// spelling of the same value may be exported (`Evil.Example` Whitelisted keeps
+    /// `evil.example.` Active out too).
     revoked: HashMap<String, usize>,
 }
 
@@ -357,10 +357,10 @@ mod props {
     #[test]
     fn an_excluded_status_keeps_every_spelling_of_its_value_back() {
         for json in [
-            r#"[{"type": "FQDN", "status": "Active", "value": "example.org."},
-                {"type": "FQDN", "status": "Whitelisted", "value": "Example.org"}]"#,
-            r#"[{"type": "FQDN", "status": "Whitelisted", "value": "Example.org"},
-                {"type": "FQDN", "status": "Active", "value": "example.org."}]"#,
+            r#"[{"type": "FQDN", "status": "Active", "value": "evil.example."},
+                {"type": "FQDN", "status": "Whitelisted", "value": "Evil.Example"}]"#,
+            r#"[{"type": "FQDN", "status": "Whitelisted", "value": "Evil.Example"},
+                {"type": "FQDN", "status": "Active", "value": "evil.example."}]"#,
         ] {
             let batch: crate::threatq::Batch = serde_json::from_str(json).unwrap();
             let screened = Screener::new(&ScreenConfig::default(), None)

@@ -188,7 +188,7 @@ fn the_dockerfile_builds_locked_and_runs_unprivileged_with_a_healthcheck() {
     assert!(text.contains(r#"CMD ["/usr/local/bin/darktrace-export", "healthcheck"]"#));
     // What the build copies must exist and not be excluded by .dockerignore.
     let ignored = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
-    for copied in ["Cargo.toml", "Cargo.lock", "src", "openapi.yaml"] {
+    for copied in ["Cargo.toml", "Cargo.lock", "src", "openapi.yaml", "data"] {
         assert!(Path::new(&root().join(copied)).exists(), "{copied}");
         assert!(
             !ignored.lines().any(|l| l.trim_end_matches('/') == copied),
@@ -223,6 +223,66 @@ fn the_image_build_copies_every_folder_the_manifest_declares_targets_in() {
                 ".dockerignore drops {folder}/, which the build needs"
             );
         }
+    }
+}
+
+/// A file that the source compiles in (`include_str!`) must reach the build stage: each one's
+/// first folder (or the file itself, at the root) is copied by the Dockerfile.
+#[test]
+fn the_image_build_copies_every_file_the_source_compiles_in() {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let mut included = Vec::new();
+    let mut pending = vec![root().join("src")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for (_, rest) in text
+                .match_indices("include_str!(\"")
+                .map(|(i, m)| text.split_at(i + m.len()))
+            {
+                let relative = &rest[..rest.find('"').unwrap()];
+                let file = path
+                    .parent()
+                    .unwrap()
+                    .join(relative)
+                    .canonicalize()
+                    .unwrap();
+                included.push(
+                    file.strip_prefix(root().canonicalize().unwrap())
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    assert!(
+        included.len() >= 3,
+        "openapi.yaml and the popular lists: {included:?}"
+    );
+    for file in included {
+        let top = file
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let copied = if file.components().count() == 1 {
+            format!("COPY {top} ./")
+        } else {
+            format!("COPY {top} ./{top}")
+        };
+        assert!(
+            dockerfile.lines().any(|l| l.trim() == copied),
+            "src/ compiles in {}, so the Dockerfile must say `{copied}`",
+            file.display()
+        );
     }
 }
 

@@ -137,7 +137,7 @@ const FQDN_VALID: &[(&str, &str)] = &[
     ("Evil.Example.",           "=evil.example"),
     ("  c2.darkstar.example  ", "=c2.darkstar.example"),
     ("\tTabbed.Example\n",      "=tabbed.example"),
-    ("WWW.EXAMPLE.COM",         "=www.example.com"),
+    ("WWW.EVIL-SITE.EXAMPLE",   "=www.evil-site.example"),
     ("bücher.example",          "=xn--bcher-kva.example"),
     ("Bücher.Example.",         "=xn--bcher-kva.example"),
     ("XN--BCHER-KVA.example",   "=xn--bcher-kva.example"),
@@ -298,7 +298,7 @@ fn protected_names_are_skipped_naming_the_rule() {
 const IPV4: &[(&str, &str)] = &[
     ("198.51.100.7",        "=198.51.100.7"),
     ("  198.51.100.7\t",    "=198.51.100.7"),
-    ("8.8.8.8",             "=8.8.8.8"),
+    ("8.8.8.8",             "protected: well-known public DNS resolver (MISP warning list public-dns-v4"),
     ("192.0.2.1",           "=192.0.2.1"),
     ("203.0.113.9",         "=203.0.113.9"),
     ("185.220.101.4",       "=185.220.101.4"),
@@ -376,8 +376,8 @@ const IPV6: &[(&str, &str)] = &[
     ),
     ("2001:db8::", "=2001:0db8:0000:0000:0000:0000:0000:0000"),
     (
-        "2606:4700:4700::1111",
-        "=2606:4700:4700:0000:0000:0000:0000:1111",
+        "2606:4700:4700::1234",
+        "=2606:4700:4700:0000:0000:0000:0000:1234",
     ),
     (
         "2a00:1450:4001:82b::200e",
@@ -583,6 +583,39 @@ fn a_darktrace_host_given_as_an_address_is_protected_in_every_form() {
     check(
         &with(|s| s.darktrace_host = Some("[2001:db8:5::10]")),
         raw(HOST_2001_DB8_5_10),
+    );
+}
+
+/// The shipped popular lists (PROTECT_POPULAR, on by default), and what they leave alone.
+#[rustfmt::skip]
+const POPULAR: &[(&str, &str)] = &[
+    (r#"{"type": "FQDN", "value": "google.com"}"#,                   "protected: very popular domain (MISP warning list tranco10k"),
+    (r#"{"type": "FQDN", "value": "Microsoft.COM."}"#,               "protected: very popular domain"),
+    (r#"{"type": "FQDN", "value": "www.google.com"}"#,               "protected: www name of very popular domain google.com"),
+    (r#"{"type": "FQDN", "value": "evil.google.com"}"#,              "=evil.google.com"),
+    (r#"{"type": "FQDN", "value": "google.com.evil.example"}"#,      "=google.com.evil.example"),
+    (r#"{"type": "IP Address", "value": "1.1.1.1"}"#,                "protected: public DNS resolver"),
+    (r#"{"type": "IPv6 Address", "value": "2001:4860:4860::8888"}"#, "protected: public DNS resolver (MISP warning list public-dns-v4 20240615, public-dns-v6"),
+    (r#"{"type": "IPv6 Address", "value": "::ffff:8.8.8.8"}"#,       "protected: public DNS resolver"),
+    (r#"{"type": "IP Address", "value": "8.8.8.9"}"#,                "=8.8.8.9"),
+];
+
+/// The same with PROTECT_POPULAR=false: only the popular lists are lifted.
+#[rustfmt::skip]
+const POPULAR_ALLOWED: &[(&str, &str)] = &[
+    (r#"{"type": "FQDN", "value": "google.com"}"#,                   "=google.com"),
+    (r#"{"type": "FQDN", "value": "www.google.com"}"#,               "=www.google.com"),
+    (r#"{"type": "IP Address", "value": "8.8.8.8"}"#,                "=8.8.8.8"),
+    (r#"{"type": "FQDN", "value": "co.uk"}"#,                        "protected: public suffix"),
+    (r#"{"type": "IP Address", "value": "10.0.0.1"}"#,               "protected: not globally routable"),
+];
+
+#[test]
+fn popular_domains_and_public_resolvers_are_protected_unless_protect_popular_is_off() {
+    check(&standard(), raw(POPULAR));
+    check(
+        &with(|s| s.config.protect_popular = false),
+        raw(POPULAR_ALLOWED),
     );
 }
 
