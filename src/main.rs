@@ -96,6 +96,8 @@ async fn serve(mut args: ServeArgs) -> ExitCode {
     };
     telemetry::init(config.log_format);
     warn_about_risky_settings(&config);
+    // Before the port opens, so a signal sent once the service answers is always handled.
+    let shutdown = shutdown_signal();
     let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -120,7 +122,7 @@ async fn serve(mut args: ServeArgs) -> ExitCode {
         println!("Export the example ThreatQ collection with:\n");
         println!("  {}\n", demo::curl_hint(addr, with_token));
     }
-    match app.run_until(shutdown_signal()).await {
+    match app.run_until(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "server failed");

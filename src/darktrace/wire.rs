@@ -159,7 +159,7 @@ impl AddAnswer {
 }
 
 /// One entry of `GET /intelfeed?fulldetails=true`. Field types vary between versions, so
-/// only the name is relied upon.
+/// only the name is relied upon; the rest is read leniently (`pipeline::changes`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct EntryDetails {
     pub name: HeldName,
@@ -169,6 +169,10 @@ pub struct EntryDetails {
     pub expiry: Option<serde_json::Value>,
     #[serde(default)]
     pub hostname: Option<serde_json::Value>,
+    #[serde(default)]
+    pub strength: Option<serde_json::Value>,
+    #[serde(default)]
+    pub iagn: Option<serde_json::Value>,
 }
 
 #[cfg(test)]

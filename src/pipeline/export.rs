@@ -17,11 +17,11 @@ use crate::screen::{Accepted, Screening};
 
 /// What every entry of one add call shares beyond the request's settings.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct CallShape {
+pub(super) struct CallShape {
     hostname: bool,
-    strength: Option<u8>,
+    pub(super) strength: Option<u8>,
     /// Darktrace's expiry form, `YYYY-MM-DDTHH:MM:SS` UTC.
-    expiry: Option<String>,
+    pub(super) expiry: Option<String>,
 }
 
 /// An item's expiry: the request's (`DAYS_TO_EXPIRATION`) or its own from ThreatQ,
@@ -170,12 +170,10 @@ impl Exporter {
     ) -> Vec<(CallShape, Vec<&'x Accepted>)> {
         let mut groups: BTreeMap<CallShape, Vec<&Accepted>> = BTreeMap::new();
         for item in accepted {
-            let shape = CallShape {
-                hostname: self.is_hostname(item.kind),
-                strength: settings.strength.and_then(|s| s.of(item.score)),
-                expiry: item_expiry(settings.expiry.as_deref(), item),
-            };
-            groups.entry(shape).or_default().push(item);
+            groups
+                .entry(self.shape_of(item, settings))
+                .or_default()
+                .push(item);
         }
         groups
             .into_iter()
@@ -186,6 +184,15 @@ impl Exporter {
                     .collect::<Vec<_>>()
             })
             .collect()
+    }
+
+    /// What the add call carrying `item` sets besides its value.
+    pub(super) fn shape_of(&self, item: &Accepted, settings: &RequestSettings) -> CallShape {
+        CallShape {
+            hostname: self.is_hostname(item.kind),
+            strength: settings.strength.and_then(|s| s.of(item.score)),
+            expiry: item_expiry(settings.expiry.as_deref(), item),
+        }
     }
 
     fn is_hostname(&self, kind: IndicatorType) -> bool {

@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
+use super::changes::HeldState;
 use super::reconcile::normalise_echo;
 use crate::darktrace::CallError;
-use crate::darktrace::wire::HeldName;
+use crate::darktrace::wire::{EntryDetails, HeldName};
 use crate::outcome::Verdict;
 use crate::screen::WireValue;
 
@@ -14,22 +15,44 @@ use crate::screen::WireValue;
 #[derive(Debug, Clone, Default)]
 pub struct Held {
     names: Vec<HeldName>,
+    /// What `fulldetails` showed of each name (empty when only names were read).
+    states: Vec<HeldState>,
     by_value: HashMap<String, usize>,
 }
 
 impl Held {
     /// Keeps the first spelling of names that normalise alike.
     pub fn new(listed: impl IntoIterator<Item = HeldName>) -> Held {
+        Held::with_states(listed.into_iter().map(|name| (name, HeldState::default())))
+    }
+
+    /// The entries of a `fulldetails` read, with what it showed of each.
+    pub fn from_details(details: Vec<EntryDetails>) -> Held {
+        Held::with_states(details.into_iter().map(|d| {
+            let state = HeldState::of(&d);
+            (d.name, state)
+        }))
+    }
+
+    fn with_states(listed: impl IntoIterator<Item = (HeldName, HeldState)>) -> Held {
         let mut held = Held::default();
-        for name in listed {
+        for (name, state) in listed {
             let value = normalise_echo(name.as_str()).into_owned();
             if value.is_empty() || held.by_value.contains_key(&value) {
                 continue;
             }
             held.by_value.insert(value, held.names.len());
             held.names.push(name);
+            held.states.push(state);
         }
         held
+    }
+
+    /// What Darktrace showed of `wire_value`'s entry, when it holds it.
+    pub fn state(&self, wire_value: &WireValue) -> Option<&HeldState> {
+        self.by_value
+            .get(wire_value.as_str())
+            .map(|&i| &self.states[i])
     }
 
     /// Darktrace's spelling of `wire_value`, when it holds it.

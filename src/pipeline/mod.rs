@@ -4,6 +4,7 @@
 //! `failed`/`deadline` and only Darktrace's answer moves them, so a request cut short by its
 //! deadline still accounts for every item.
 
+pub mod changes;
 pub mod export;
 pub mod held;
 pub mod reconcile;

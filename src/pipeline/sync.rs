@@ -13,13 +13,14 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use super::changes::{Sent, with_changes};
 use super::held::{Held, read_failure};
 use super::remove::PlannedRemoval;
 use super::{Exporter, RequestSettings, report};
 use crate::darktrace::CallTally;
 use crate::darktrace::wire::HeldName;
 use crate::deadline::Deadline;
-use crate::outcome::{ItemResult, Reason, Removal, Report, Verdict, deadline_verdict};
+use crate::outcome::{ItemResult, Outcome, Reason, Removal, Report, Verdict, deadline_verdict};
 use crate::screen::Accepted;
 use crate::threatq::Item;
 
@@ -243,7 +244,7 @@ impl Exporter {
         let source = settings.source.as_str();
 
         let held = match deadline.run(self.client.entry_details(source, tally)).await {
-            Ok(Ok(details)) => Held::new(details.into_iter().map(|d| d.name)),
+            Ok(Ok(details)) => Held::from_details(details),
             failed => {
                 let verdict = match failed {
                     Ok(Err(error)) => {
@@ -262,16 +263,51 @@ impl Exporter {
             return Err(refused);
         }
         if settings.dry_run {
+            self.note_changes(&screened.accepted, &held, settings, &mut results);
             let removals = plan.show(source, &mut results);
             return Ok(sync_report(settings, results, removals));
         }
         self.send_adds(&screened.accepted, settings, deadline, tally, &mut results)
             .await;
+        self.note_changes(&screened.accepted, &held, settings, &mut results);
         let verdicts = self
             .send_removals(&plan.calls(), source, deadline, tally)
             .await;
         let removals = plan.settle(verdicts, &mut results);
         Ok(sync_report(settings, results, removals))
+    }
+}
+
+impl Exporter {
+    /// Says in each refreshed item's detail what its add changed (or, in a dry run, would
+    /// change) of the entry Darktrace held: strength, expiry, Autonomous Response.
+    fn note_changes(
+        &self,
+        exported: &[Accepted],
+        held: &Held,
+        settings: &RequestSettings,
+        results: &mut [ItemResult<'_>],
+    ) {
+        for item in exported {
+            let result = &mut results[item.index];
+            let done = match result.outcome {
+                Outcome::Exported => true,
+                Outcome::WouldExport => false,
+                _ => continue, // the add failed: nothing changed
+            };
+            let Some(state) = held.state(&item.wire_value) else {
+                continue;
+            };
+            let shape = self.shape_of(item, settings);
+            let changes = state.changes(&Sent {
+                strength: shape.strength,
+                expiry: shape.expiry.as_deref(),
+                iagn: settings.iagn,
+            });
+            if !changes.is_empty() {
+                result.detail = with_changes(&result.detail, &changes, done).into();
+            }
+        }
     }
 }
 

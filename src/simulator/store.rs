@@ -1,4 +1,5 @@
-//! What the simulated appliance holds: watched entries, each in any number of sources.
+//! What the simulated appliance holds: watched entries, each in any number of sources, each
+//! source with its own expiry (a re-add from one source never changes another's).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -10,13 +11,31 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub description: Option<String>,
-    pub expiry: Option<NaiveDateTime>,
     pub hostname: bool,
     /// Darktrace's strength, 0 to 100.
     pub strength: u8,
     /// Autonomous Response may act when the entry is seen.
     pub iagn: bool,
-    pub sources: BTreeSet<String>,
+    /// Each source holding the entry, with the expiry its last add gave (`None`: never).
+    pub sources: BTreeMap<String, Option<NaiveDateTime>>,
+}
+
+impl Entry {
+    /// When the entry leaves `source` (`None`: never, or not held there).
+    pub fn expiry_in(&self, source: &str) -> Option<NaiveDateTime> {
+        self.sources.get(source).copied().flatten()
+    }
+
+    /// When the entry leaves the appliance: its last source's expiry, `None` if one never
+    /// expires.
+    fn last_expiry(&self) -> Option<NaiveDateTime> {
+        self.sources
+            .values()
+            .try_fold(None, |last: Option<NaiveDateTime>, e| {
+                e.map(|e| Some(last.map_or(e, |l| l.max(e))))
+            })
+            .flatten()
+    }
 }
 
 /// The strength an entry gets from an add that gives none.
@@ -74,8 +93,16 @@ impl Store {
         if self.next_expiry.is_none_or(|first| first > now) {
             return;
         }
-        self.entries.retain(|_, e| e.expiry.is_none_or(|x| x > now));
-        self.next_expiry = self.entries.values().filter_map(|e| e.expiry).min();
+        for entry in self.entries.values_mut() {
+            entry.sources.retain(|_, e| e.is_none_or(|x| x > now));
+        }
+        self.entries.retain(|_, e| !e.sources.is_empty());
+        self.next_expiry = self
+            .entries
+            .values()
+            .flat_map(|e| e.sources.values().flatten())
+            .min()
+            .copied();
     }
 
     pub fn add(&mut self, names: &[&str], options: &AddOptions) -> AddResult {
@@ -99,8 +126,7 @@ impl Store {
             let name = name.to_ascii_lowercase();
             match self.entries.get_mut(&name) {
                 Some(entry) => {
-                    entry.sources.insert(source.clone());
-                    entry.expiry = options.expiry;
+                    entry.sources.insert(source.clone(), options.expiry);
                     entry.hostname = options.hostname;
                     entry.strength = options.strength.unwrap_or(DEFAULT_STRENGTH);
                     entry.iagn = options.iagn;
@@ -114,11 +140,10 @@ impl Store {
                         name.clone(),
                         Entry {
                             description: options.description.clone(),
-                            expiry: options.expiry,
                             hostname: options.hostname,
                             strength: options.strength.unwrap_or(DEFAULT_STRENGTH),
                             iagn: options.iagn,
-                            sources: BTreeSet::from([source.clone()]),
+                            sources: BTreeMap::from([(source.clone(), options.expiry)]),
                         },
                     );
                 }
@@ -136,7 +161,7 @@ impl Store {
             return false;
         };
         let removed = match source {
-            Some(source) => entry.sources.remove(source),
+            Some(source) => entry.sources.remove(source).is_some(),
             None if entry.sources.len() <= 1 => {
                 entry.sources.clear();
                 true
@@ -163,19 +188,21 @@ impl Store {
         self.filtered(source).map(|(n, _)| n.clone()).collect()
     }
 
+    /// The entries, all or one source's; the expiry shown is that source's, or when the
+    /// entry leaves the appliance.
     pub fn details(&self, source: Option<&str>) -> Vec<EntryView> {
         self.filtered(source)
             .map(|(name, e)| EntryView {
                 name: name.clone(),
                 description: e.description.clone().unwrap_or_default(),
-                expiry: e
-                    .expiry
+                expiry: source
+                    .map_or_else(|| e.last_expiry(), |s| e.expiry_in(s))
                     .map(|x| x.format("%Y-%m-%dT%H:%M:%S").to_string())
                     .unwrap_or_default(),
                 strength: e.strength,
                 iagn: e.iagn,
                 hostname: e.hostname,
-                sources: e.sources.iter().cloned().collect(),
+                sources: e.sources.keys().cloned().collect(),
             })
             .collect()
     }
@@ -190,7 +217,7 @@ impl Store {
     ) -> impl Iterator<Item = (&'s String, &'s Entry)> {
         self.entries
             .iter()
-            .filter(move |(_, e)| source.is_none_or(|s| e.sources.contains(s)))
+            .filter(move |(_, e)| source.is_none_or(|s| e.sources.contains_key(s)))
     }
 }
 
@@ -272,6 +299,44 @@ mod tests {
         assert_eq!(store.names(None).len(), 2);
         store.expire(at(12));
         assert_eq!(store.names(None), vec!["never.example"]);
+    }
+
+    #[test]
+    fn each_source_keeps_its_own_expiry_and_the_entry_stays_while_one_holds_it() {
+        let at = |d: u32| {
+            chrono::NaiveDate::from_ymd_opt(2026, 12, d)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+        };
+        let add = |store: &mut Store, source: &str, expiry: Option<NaiveDateTime>| {
+            let options = AddOptions {
+                source: Some(source.into()),
+                expiry,
+                ..AddOptions::default()
+            };
+            store.add(&["shared.example"], &options)
+        };
+        let mut store = Store::default();
+        add(&mut store, "A", Some(at(10)));
+        add(&mut store, "B", Some(at(20)));
+        let entry = store.entry("shared.example").unwrap();
+        assert_eq!(
+            entry.expiry_in("A"),
+            Some(at(10)),
+            "B's add left A's expiry"
+        );
+        let shown = |store: &Store, source| store.details(source)[0].expiry.clone();
+        assert_eq!(shown(&store, Some("A")), "2026-12-10T00:00:00");
+        assert_eq!(shown(&store, Some("B")), "2026-12-20T00:00:00");
+        assert_eq!(shown(&store, None), "2026-12-20T00:00:00");
+        store.expire(at(11));
+        assert!(store.names(Some("A")).is_empty(), "gone from A");
+        assert_eq!(store.names(Some("B")), vec!["shared.example"]);
+        add(&mut store, "C", None);
+        store.expire(at(21));
+        assert_eq!(store.names(None), vec!["shared.example"], "C never expires");
+        assert_eq!(shown(&store, None), "");
     }
 
     #[test]

@@ -420,3 +420,130 @@ async fn a_mixed_collection_is_judged_in_the_documented_order() {
         ])
     );
 }
+
+/// Puts `name` under `source` as another tool might have: with its own strength, expiry and
+/// Autonomous Response setting.
+fn seed_entry(app: &TestApp, source: &str, name: &str, strength: u8, iagn: bool, expiry: &str) {
+    let expiry = (!expiry.is_empty())
+        .then(|| chrono::NaiveDateTime::parse_from_str(expiry, "%Y-%m-%dT%H:%M:%S").unwrap());
+    app.sim.with_store_mut(|store| {
+        store.add(
+            &[name],
+            &darktrace_export::simulator::store::AddOptions {
+                source: Some(source.into()),
+                expiry,
+                strength: Some(strength),
+                iagn,
+                ..Default::default()
+            },
+        )
+    });
+}
+
+fn detail_of(report: &Value, value: &str) -> String {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["value"] == value)
+        .unwrap_or_else(|| panic!("{value} in {report}"))["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn sync_refreshes_kept_entries_and_says_what_it_changed_of_each() {
+    let app = spawn_adjusted(|config| {
+        config.defaults.autonomous_response = true;
+        config.defaults.strength = Some(darktrace_export::pipeline::Strength::Fixed(70));
+        config.defaults.days_to_expiration = 0;
+    })
+    .await;
+    seed_entry(
+        &app,
+        "ThreatQ",
+        "changed.example",
+        50,
+        false,
+        "2030-01-01T00:00:00",
+    );
+    seed_entry(&app, "ThreatQ", "same.example", 70, true, "");
+    seed_entry(
+        &app,
+        "Other",
+        "changed.example",
+        50,
+        false,
+        "2031-06-01T00:00:00",
+    );
+    let collection = json!([
+        fqdn("changed.example"),
+        fqdn("same.example"),
+        fqdn("new.example")
+    ]);
+
+    let (status, plan) = app.post("/sync?dry_run=true", &collection).await;
+    assert_eq!(status, 200, "{plan}");
+    assert!(
+        detail_of(&plan, "changed.example").ends_with(
+            "; would change in Darktrace: strength 50 → 70, expiry 2030-01-01T00:00:00 → none, Autonomous Response off → on"
+        ),
+        "{plan}"
+    );
+    assert!(
+        !detail_of(&plan, "same.example").contains("change"),
+        "{plan}"
+    );
+    assert_eq!(
+        app.sim
+            .with_store(|s| s.entry("changed.example").unwrap().strength),
+        50,
+        "a dry run changes nothing"
+    );
+
+    let (status, report) = app.post("/sync", &collection).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        detail_of(&report, "changed.example"),
+        "already in Darktrace; refreshed; changed in Darktrace: strength 50 → 70, expiry 2030-01-01T00:00:00 → none, Autonomous Response off → on"
+    );
+    assert!(
+        !detail_of(&report, "same.example").contains("change"),
+        "{report}"
+    );
+    assert!(
+        !detail_of(&report, "new.example").contains("change"),
+        "{report}"
+    );
+    assert_eq!(
+        app.posts(),
+        vec![json!({
+            "addlist": "changed.example,same.example,new.example",
+            "iagn": true, "source": "ThreatQ", "strength": 70
+        })],
+        "every kept entry is refreshed by the add"
+    );
+    let (strength, iagn, ours, theirs) = app.sim.with_store(|s| {
+        let e = s.entry("changed.example").unwrap();
+        (
+            e.strength,
+            e.iagn,
+            e.expiry_in("ThreatQ"),
+            e.expiry_in("Other"),
+        )
+    });
+    assert_eq!((strength, iagn, ours), (70, true, None));
+    assert_eq!(
+        theirs.map(|t| t.to_string()),
+        Some("2031-06-01 00:00:00".into()),
+        "another source's expiry is its own"
+    );
+
+    // Run again: Darktrace now holds what the collection says, so nothing is said changed.
+    let (_, again) = app.post("/sync", &collection).await;
+    assert!(
+        !detail_of(&again, "changed.example").contains("change"),
+        "{again}"
+    );
+}

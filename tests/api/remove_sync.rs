@@ -197,7 +197,7 @@ async fn sync_adds_refreshes_and_removes_within_its_source_only() {
     );
     let expiry = app
         .sim
-        .with_store(|s| s.entry("kept.example").unwrap().expiry)
+        .with_store(|s| s.entry("kept.example").unwrap().expiry_in(SOURCE))
         .unwrap();
     assert!(
         expiry > soon + Duration::days(20),
