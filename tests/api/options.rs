@@ -547,3 +547,49 @@ async fn sync_refreshes_kept_entries_and_says_what_it_changed_of_each() {
         "{again}"
     );
 }
+
+#[test]
+fn protect_popular_takes_only_true_or_false() {
+    let (code, stderr) = start_with(&[("PROTECT_POPULAR", "maybe")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.starts_with("PROTECT_POPULAR"), "{stderr}");
+}
+
+#[tokio::test]
+async fn popular_values_never_reach_darktrace_unless_protect_popular_is_off() {
+    let popular = json!([
+        fqdn("google.com"),
+        fqdn("microsoft.com"),
+        {"type": "IP Address", "status": "Active", "value": "8.8.8.8"},
+        {"type": "IP Address", "status": "Active", "value": "1.1.1.1"},
+        fqdn("c2.evil.example"),
+    ]);
+    let app = spawn().await;
+    let (status, report) = app.export(&popular).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        app.posts(),
+        vec![json!({"addlist": "c2.evil.example", "source": "ThreatQ"})]
+    );
+    for result in &report["results"].as_array().unwrap()[..4] {
+        assert_eq!(result["reason"], "protected", "{result}");
+        assert!(
+            result["detail"]
+                .as_str()
+                .unwrap()
+                .contains("MISP warning list"),
+            "{result}"
+        );
+    }
+
+    let app = spawn_adjusted(|config| config.screen.protect_popular = false).await;
+    let (status, _) = app.export(&popular).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.posts(),
+        vec![json!({
+            "addlist": "google.com,microsoft.com,8.8.8.8,1.1.1.1,c2.evil.example",
+            "source": "ThreatQ"
+        })]
+    );
+}
