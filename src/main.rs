@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use darktrace_export::app::{Application, shutdown_signal};
 use darktrace_export::cli::{Cli, Command, ServeArgs};
-use darktrace_export::cmd::{check, demo};
+use darktrace_export::cmd::{check, demo, pull};
 use darktrace_export::config::{Config, LogFormat};
 use darktrace_export::{simulator, telemetry};
 
@@ -68,6 +68,43 @@ async fn run(cli: Cli) -> ExitCode {
                 Err(check::Failure::Config(error)) => bad_config(error),
                 Err(check::Failure::Darktrace(line)) => {
                     println!("{line}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some(Command::Pull(mut args)) => {
+            // A pull serves nothing, so it needs no bearer token.
+            args.serve.allow_unauthenticated = "true".into();
+            let config = match Config::from_args(&args.serve) {
+                Ok(config) => config,
+                Err(error) => return bad_config(error),
+            };
+            if config.threatq.is_none() {
+                eprintln!("THREATQ_URL: not set; a pull needs ThreatQ's address");
+                return ExitCode::from(BAD_CONFIG);
+            }
+            telemetry::init(config.log_format);
+            warn_about_risky_settings(&config);
+            match pull::run(config, args.dry_run, args.force).await {
+                Ok((ended, printed)) => {
+                    println!("{printed}");
+                    match ended {
+                        pull::Ended::Clean => ExitCode::SUCCESS,
+                        pull::Ended::Failed => ExitCode::FAILURE,
+                    }
+                }
+                Err(error) => {
+                    eprintln!("{error}");
+                    ExitCode::from(BAD_CONFIG)
+                }
+            }
+        }
+        Some(Command::SimulateThreatq(args)) => {
+            telemetry::init(LogFormat::Text);
+            match darktrace_export::threatq_sim::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("simulate-threatq: {error}");
                     ExitCode::FAILURE
                 }
             }
@@ -151,6 +188,18 @@ fn warn_about_risky_settings(config: &Config) {
         tracing::warn!(
             "AUTONOMOUS_RESPONSE=true: entries are added with iagn, so Darktrace's Autonomous Response may act on them"
         );
+    }
+    if let Some(threatq) = &config.threatq {
+        if threatq.base_url.scheme() == "http" {
+            tracing::warn!(
+                "THREATQ_URL uses http://: ThreatQ credentials and indicators are not encrypted"
+            );
+        }
+        if !threatq.verify_tls {
+            tracing::warn!(
+                "THREATQ_ENABLE_SSL_VERIFICATION=false: any certificate from ThreatQ is accepted"
+            );
+        }
     }
     if config.api_tokens.is_empty() {
         tracing::warn!("no API_TOKENS: /export, /remove and /sync accept unauthenticated requests");
