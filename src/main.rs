@@ -60,16 +60,27 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(config) => config,
                 Err(error) => return bad_config(error),
             };
-            match check::run(&config).await {
+            let mut passed = match check::run(&config).await {
                 Ok(line) => {
                     println!("{line}");
-                    ExitCode::SUCCESS
+                    true
                 }
-                Err(check::Failure::Config(error)) => bad_config(error),
+                Err(check::Failure::Config(error)) => return bad_config(error),
                 Err(check::Failure::Darktrace(line)) => {
                     println!("{line}");
-                    ExitCode::FAILURE
+                    false
                 }
+            };
+            if let Some(threatq) = &config.threatq {
+                for line in check::threatq(threatq).await {
+                    passed &= line.is_ok();
+                    println!("{}", line.unwrap_or_else(|failed| failed));
+                }
+            }
+            if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
             }
         }
         Some(Command::Pull(mut args)) => {

@@ -55,7 +55,7 @@ problem_kinds! {
     BadParameter => ("bad-parameter", BAD_REQUEST, "Invalid request setting"),
     Unauthorized => ("unauthorized", UNAUTHORIZED, "Missing or wrong bearer token"),
     NotFound => ("not-found", NOT_FOUND, "No such route"),
-    PullNotConfigured => ("pull-not-configured", NOT_FOUND, "No ThreatQ collection to pull (THREATQ_URL is not set)"),
+    PullNotConfigured => ("pull-not-configured", CONFLICT, "No ThreatQ collection to pull (THREATQ_URL is not set)"),
     MethodNotAllowed => ("method-not-allowed", METHOD_NOT_ALLOWED, "Method not allowed on this route"),
     BodyTimeout => ("body-timeout", REQUEST_TIMEOUT, "Request body too slow"),
     SyncCap => ("sync-cap", CONFLICT, "Sync plan exceeds SYNC_MAX_REMOVALS"),

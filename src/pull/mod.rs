@@ -129,7 +129,7 @@ impl Puller {
         )
         .await;
         metrics::histogram!(names::PULL_DURATION).record(started.elapsed().as_secs_f64());
-        let result = match result {
+        match result {
             Ok((report, read)) => {
                 crate::http::batch::log_summary("pull", &report, &tally, started);
                 count_items(&report);
@@ -164,8 +164,7 @@ impl Puller {
                 );
                 Err(PullError::Refused(refused))
             }
-        };
-        result
+        }
     }
 }
 

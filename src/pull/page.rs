@@ -31,11 +31,10 @@ impl Page<'_> {
 /// Reads a page; the message says what is wrong with one that is not a page.
 pub fn parse_page(bytes: &[u8]) -> Result<Page<'_>, String> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let page = PageSeed
+    PageSeed
         .deserialize(&mut deserializer)
         .and_then(|page| deserializer.end().map(|()| page))
-        .map_err(|e| format!("ThreatQ's collection page is not a page of indicators ({e})"))?;
-    page
+        .map_err(|e| format!("ThreatQ's collection page is not a page of indicators ({e})"))?
 }
 
 struct PageSeed;

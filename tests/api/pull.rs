@@ -447,6 +447,7 @@ async fn post_pull_answers_the_report_and_409_while_a_pull_runs() {
         problem["type"],
         "urn:darktrace-export:problem:pull-in-progress"
     );
+    let in_progress = problem.clone();
     // A /sync of the same source waits its turn too.
     let sync = app
         .http
@@ -469,6 +470,11 @@ async fn post_pull_answers_the_report_and_409_while_a_pull_runs() {
     assert_eq!(first.status(), 200);
     let report: Value = first.json().await.unwrap();
     assert_eq!(report["summary"]["exported"], 3, "{report}");
+    let spec = crate::spec::Spec::load();
+    spec.validate("#/components/schemas/SyncReport", &report)
+        .unwrap();
+    spec.validate("#/components/schemas/PullRefusal", &in_progress)
+        .unwrap();
     assert_eq!(
         names(&app.sim),
         ["198.51.100.7", "one.example", "two.example"]
@@ -501,7 +507,7 @@ async fn a_failing_threatq_is_a_502_problem_and_health_stays_green() {
 }
 
 #[tokio::test]
-async fn post_pull_without_threatq_is_a_clear_404_problem() {
+async fn post_pull_without_threatq_is_a_clear_409_problem() {
     let app = helpers::spawn().await;
     let response = app
         .http
@@ -510,7 +516,7 @@ async fn post_pull_without_threatq_is_a_clear_404_problem() {
         .send()
         .await
         .unwrap();
-    let problem = helpers::expect_problem(response, 404).await;
+    let problem = helpers::expect_problem(response, 409).await;
     assert_eq!(
         problem["type"],
         "urn:darktrace-export:problem:pull-not-configured"
@@ -537,4 +543,37 @@ async fn the_schedule_pulls_once_per_tick_one_at_a_time() {
     assert_eq!(tq.pages_served(), 8);
     assert_eq!(tq.token_grants(), 1);
     assert_eq!(names(&dt), ["198.51.100.7", "one.example", "two.example"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_tries_the_threatq_token_and_the_first_page_one_line_each() {
+    let tq = threatq(collection()).await;
+    let dt = darktrace(&[]).await;
+    let settings = |password: &'static str| {
+        [
+            ("THREATQ_URL", tq.url()),
+            ("THREATQ_CLIENT_ID", CLIENT_ID.to_owned()),
+            ("THREATQ_COLLECTION", HASH.to_owned()),
+            ("THREATQ_EMAIL", EMAIL.to_owned()),
+            ("THREATQ_PASSWORD", password.to_owned()),
+        ]
+    };
+    let good = settings(PASSWORD);
+    let extra: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, stdout) = helpers::run_check(&dt.url(), &extra).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[1].starts_with("threatq token: ok"), "{stdout}");
+    assert!(lines[2].contains("holds 5 items"), "{stdout}");
+
+    let bad = settings("wrong-pass-1");
+    let extra: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, stdout) = helpers::run_check(&dt.url(), &extra).await;
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.lines().nth(1).unwrap().contains("credentials"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("wrong-pass-1"));
 }
