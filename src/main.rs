@@ -138,6 +138,17 @@ async fn serve(mut args: ServeArgs) -> ExitCode {
     } else {
         None
     };
+    let _threatq = if args.demo {
+        match demo::start_threatq(&mut args).await {
+            Ok(sim) => sim,
+            Err(error) => {
+                eprintln!("--demo: cannot start the ThreatQ simulator: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     let config = match Config::from_args(&args) {
         Ok(config) => config,
         Err(error) => return bad_config(error),
@@ -167,6 +178,14 @@ async fn serve(mut args: ServeArgs) -> ExitCode {
         );
         println!("Export the example ThreatQ collection with:\n");
         println!("  {}\n", demo::curl_hint(addr, with_token));
+        if let Some(threatq) = &_threatq {
+            println!(
+                "Or pull it from the built-in ThreatQ simulator ({}, collection {}):\n",
+                threatq.url(),
+                demo::DEMO_COLLECTION
+            );
+            println!("  {}\n", demo::pull_hint(addr, with_token));
+        }
     }
     match app.run_until(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -132,6 +132,11 @@ async fn token(
         tokio::time::Instant::now() + config.token_ttl,
     );
     shared.grants.lock().expect("grants lock").push(granted);
+    shared
+        .issued
+        .lock()
+        .expect("issued lock")
+        .push(access.clone());
     answer(
         StatusCode::OK,
         json!({

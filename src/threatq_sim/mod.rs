@@ -80,6 +80,7 @@ struct Shared {
     knobs: Mutex<Knobs>,
     requests: AtomicUsize,
     grants: Mutex<Vec<&'static str>>,
+    issued: Mutex<Vec<String>>,
     pages_served: AtomicUsize,
     lowercase_refused: AtomicUsize,
     held: AtomicUsize,
@@ -102,6 +103,7 @@ impl ThreatqSim {
             knobs: Mutex::default(),
             requests: AtomicUsize::new(0),
             grants: Mutex::default(),
+            issued: Mutex::default(),
             pages_served: AtomicUsize::new(0),
             lowercase_refused: AtomicUsize::new(0),
             held: AtomicUsize::new(0),
@@ -138,6 +140,11 @@ impl ThreatqSim {
     /// user as JSON), `json`, `form` or `client_credentials`.
     pub fn grants(&self) -> Vec<&'static str> {
         self.shared.grants.lock().expect("grants lock").clone()
+    }
+
+    /// Every access token granted, for tests that look for them where they must not be.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.issued.lock().expect("issued lock").clone()
     }
 
     /// Collection pages answered with 200 (the end page included).
