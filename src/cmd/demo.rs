@@ -34,6 +34,9 @@ pub async fn start_simulator(args: &mut ServeArgs) -> std::io::Result<Simulator>
     Ok(sim)
 }
 
+/// The example collection, relative to the repository (where the demo runs).
+pub const EXAMPLE_COLLECTION: &str = "examples/threatq-collection.json";
+
 /// The hash the demo's ThreatQ serves the example collection under.
 pub const DEMO_COLLECTION: &str = "example-collection";
 
@@ -43,14 +46,8 @@ pub async fn start_threatq(args: &mut ServeArgs) -> Result<Option<ThreatqSim>, S
     if args.threatq_url.is_some() {
         return Ok(None);
     }
-    let items = match serde_json::from_str(include_str!("../../examples/threatq-collection.json")) {
-        Ok(serde_json::Value::Array(items)) => items,
-        Ok(serde_json::Value::Object(mut page)) => match page.remove("data") {
-            Some(serde_json::Value::Array(items)) => items,
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    };
+    // Read where the curl command reads it: the demo runs from the repository.
+    let items = crate::threatq_sim::load_collection(std::path::Path::new(EXAMPLE_COLLECTION))?;
     let password = Alphanumeric.sample_string(&mut rand::rng(), 24);
     let mut config = ThreatqSimConfig::new("demo-client", "demo@example.org", &password);
     config.collections.insert(DEMO_COLLECTION.into(), items);
