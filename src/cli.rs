@@ -285,10 +285,20 @@ mod tests {
             "private-def-456",
             "--api-tokens",
             "api-ghi-789",
+            "--threatq-password",
+            "tq-pass-jkl-012",
+            "--threatq-client-secret",
+            "tq-secret-mno-345",
         ])
         .unwrap();
         let text = format!("{cli:?}");
-        for secret in ["public-abc-123", "private-def-456", "api-ghi-789"] {
+        for secret in [
+            "public-abc-123",
+            "private-def-456",
+            "api-ghi-789",
+            "tq-pass-jkl-012",
+            "tq-secret-mno-345",
+        ] {
             assert!(!text.contains(secret), "{secret} shows in {text}");
         }
         assert!(text.contains("REDACTED"), "{text}");

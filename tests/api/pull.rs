@@ -577,3 +577,82 @@ async fn check_tries_the_threatq_token_and_the_first_page_one_line_each() {
     );
     assert!(!stdout.contains("wrong-pass-1"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threatq_answering_503_is_retried_and_the_pull_goes_on() {
+    let mut config = ThreatqSimConfig::new(CLIENT_ID, EMAIL, PASSWORD);
+    config.collections.insert(HASH.into(), collection());
+    config.fail_first = 2;
+    config.fail_status = 503;
+    let tq = ThreatqSim::start_local(config).await.unwrap();
+    let dt = darktrace(&[]).await;
+    let (code, report, log) = run_pull(&tq, &dt, &USER, &[]).await;
+    assert_eq!(code, Some(0), "{report}\n{log}");
+    assert!(log.contains("ThreatQ call failed; retrying"), "{log}");
+    assert_eq!(names(&dt).len(), 3);
+}
+
+/// `simulate-threatq` as its own process: a collection file in the `{"data": [...]}` form,
+/// a token by client credentials, and the first page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_threatq_serves_a_collection_file_by_cursor() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = std::env::temp_dir().join(format!("simulate-threatq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("collection.json");
+    std::fs::write(&file, json!({"total": 5, "data": collection()}).to_string()).unwrap();
+    let mut child = helpers::binary()
+        .args(["simulate-threatq", "--listen", "127.0.0.1:0"])
+        .args([
+            "--client-id",
+            CLIENT_ID,
+            "--email",
+            EMAIL,
+            "--password",
+            PASSWORD,
+        ])
+        .args(["--client-secret", SECRET])
+        .arg("--collection")
+        .arg(format!("{HASH}={}", file.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the simulator starts")
+        .unwrap()
+        .expect("it prints its address");
+    let _ = std::fs::remove_dir_all(&dir);
+    let url = line.rsplit(' ').next().unwrap().to_owned();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let token: Value = http
+        .post(format!("{url}/api/token"))
+        .basic_auth(CLIENT_ID, Some(SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    let get = |cursor: String| {
+        http.get(format!("{url}/api/indicators/query/hash/{HASH}"))
+            .query(&[("limit", "3"), ("cursorMark", cursor.as_str())])
+            .header("Authorization", bearer.clone())
+            .send()
+    };
+    let first: Value = get("*".into()).await.unwrap().json().await.unwrap();
+    assert_eq!(first["total"], 5);
+    assert_eq!(first["data"].as_array().unwrap().len(), 3);
+    let cursor = first["nextCursorMark"].as_str().unwrap().to_owned();
+    let second: Value = get(cursor.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(second["data"].as_array().unwrap().len(), 2);
+    let next = second["nextCursorMark"].as_str().unwrap().to_owned();
+    assert_ne!(next, cursor);
+    let end: Value = get(next).await.unwrap().json().await.unwrap();
+    assert_eq!(end["data"], json!({}), "ThreatQ's end page: {end}");
+    child.kill().await.unwrap();
+}
