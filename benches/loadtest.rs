@@ -7,6 +7,10 @@
 //! peak resident memory. Every loop is bounded in count and in time; all traffic stays on
 //! 127.0.0.1.
 //!
+//! Then a pull of the same-sized collection from the ThreatQ simulator, 1,000 items a page,
+//! through `POST /pull`: its time and the service's peak resident memory
+//! (`LOADTEST_PULL_ONLY=1` runs only that).
+//!
 //! `cargo bench --bench loadtest`; see BENCHMARKS.md.
 
 #[path = "support/collection.rs"]
@@ -64,6 +68,10 @@ async fn run() {
         .timeout(Duration::from_secs(120))
         .build()
         .expect("http client");
+    if std::env::var_os("LOADTEST_PULL_ONLY").is_some() {
+        pull_run(&sim, &http).await;
+        return;
+    }
     let service = Service::start(&sim.url());
     service.wait_until_healthy(&http).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -175,6 +183,136 @@ async fn run() {
     if let Some(first) = load.first_error {
         println!("\nfirst error: {first}");
     }
+    drop(service);
+    pull_run(&sim, &http).await;
+}
+
+/// A token, then every page of the bench collection read one after the other, as the pull
+/// reads them, and nothing done with them: what the ThreatQ side costs on its own.
+async fn read_pages(http: &reqwest::Client, url: &str) -> Duration {
+    let started = Instant::now();
+    let token: serde_json::Value = http
+        .post(format!("{url}/api/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", "bench-client"),
+            ("email", "bench@example.org"),
+            ("password", "bench-pass"),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("token answer");
+    let bearer = format!("Bearer {}", token["access_token"].as_str().expect("token"));
+    #[derive(serde::Deserialize)]
+    struct Page {
+        #[serde(rename = "nextCursorMark")]
+        next: String,
+        #[allow(dead_code)]
+        data: serde::de::IgnoredAny,
+    }
+    let mut cursor = "*".to_owned();
+    // The pages of items and the end page, each read through once (IgnoredAny).
+    for _ in 0..=INDICATORS.div_ceil(PULL_PAGE_SIZE) {
+        let bytes = http
+            .get(format!("{url}/api/indicators/query/hash/bench"))
+            .query(&[
+                ("limit", PULL_PAGE_SIZE.to_string()),
+                ("cursorMark", cursor.clone()),
+            ])
+            .header("Authorization", &bearer)
+            .send()
+            .await
+            .expect("page")
+            .bytes()
+            .await
+            .expect("page answer");
+        cursor = serde_json::from_slice::<Page>(&bytes).expect("a page").next;
+    }
+    started.elapsed()
+}
+
+/// Items per page of the pull, as `THREATQ_PAGE_SIZE`'s default.
+const PULL_PAGE_SIZE: usize = 1000;
+
+/// A pull of `INDICATORS` items from the ThreatQ simulator through a fresh service's
+/// `POST /pull` (sync mode, an empty source): time, and peak RSS against the push's budget.
+async fn pull_run(sim: &Simulator, http: &reqwest::Client) {
+    use darktrace_export::threatq_sim::{ThreatqSim, ThreatqSimConfig};
+    let body = collection::threatq_collection(INDICATORS, 1);
+    let page: serde_json::Value = serde_json::from_slice(&body).expect("collection is JSON");
+    let items = match page {
+        serde_json::Value::Array(items) => items,
+        mut other => other["data"].take().as_array().cloned().expect("a list"),
+    };
+    let mut config = ThreatqSimConfig::new("bench-client", "bench@example.org", "bench-pass");
+    config.collections.insert("bench".into(), items);
+    let tq = ThreatqSim::start_local(config)
+        .await
+        .expect("ThreatQ simulator");
+    sim.with_store_mut(|s| *s = Store::default());
+    let page_size = PULL_PAGE_SIZE.to_string();
+    let service = Service::start_with(
+        &sim.url(),
+        &[
+            ("THREATQ_URL", &tq.url()),
+            ("THREATQ_CLIENT_ID", "bench-client"),
+            ("THREATQ_EMAIL", "bench@example.org"),
+            ("THREATQ_PASSWORD", "bench-pass"),
+            ("THREATQ_COLLECTION", "bench"),
+            ("THREATQ_PAGE_SIZE", &page_size),
+        ],
+    );
+    service.wait_until_healthy(http).await;
+    let floor = read_pages(http, &tq.url()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = service.memory();
+    service.reset_peak();
+    let pages_before = tq.pages_served();
+    let started = Instant::now();
+    let response = http
+        .post(service.url("/pull"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .expect("pull request");
+    let status = response.status();
+    let answer = response.bytes().await.expect("pull answer");
+    let elapsed = started.elapsed();
+    let peak = service.memory();
+    assert_eq!(
+        status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer[..answer.len().min(2000)])
+    );
+    let report: serde_json::Value = serde_json::from_slice(&answer).expect("report");
+    let body_mib = body.len() as f64 / MIB;
+    println!();
+    println!(
+        "pull: {INDICATORS} items ({body_mib:.1} MiB as one body) in {} pages of {PULL_PAGE_SIZE}; {} exported",
+        tq.pages_served() - pages_before,
+        report["summary"]["exported"]
+    );
+    println!();
+    println!("| measurement | result | for comparison |");
+    println!("|---|---|---|");
+    println!(
+        "| 100k pull via POST /pull (sync, one run) | {:.0} ms | {:.0} ms: a token and every page read straight from the simulator, nothing else |",
+        ms(elapsed),
+        ms(floor)
+    );
+    println!(
+        "| peak RSS during the pull | {:.1} MiB | {:.1} MiB: the push's budget (3 x body + 30) |",
+        peak.peak as f64 / MIB,
+        3.0 * body_mib + 30.0
+    );
+    println!(
+        "| idle RSS before it | {:.1} MiB | |",
+        idle.current as f64 / MIB
+    );
 }
 
 /// The add calls the service makes for `body`, computed with the same screening.
@@ -365,6 +503,11 @@ struct Memory {
 
 impl Service {
     fn start(darktrace_url: &str) -> Service {
+        Service::start_with(darktrace_url, &[])
+    }
+
+    /// The service with `extra` settings besides the load test's own.
+    fn start_with(darktrace_url: &str, extra: &[(&str, &str)]) -> Service {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -381,6 +524,7 @@ impl Service {
             .env("DISABLE_PROXIES", "true")
             .env("LOG_FORMAT", "text")
             .env("RUST_LOG", "error")
+            .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()

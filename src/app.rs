@@ -13,6 +13,7 @@ use crate::deadline::Drain;
 use crate::http::health::Readiness;
 use crate::http::{AppState, router, server};
 use crate::pipeline::Exporter;
+use crate::pull::Puller;
 use crate::screen::Screener;
 use crate::source_lock::SourceLocks;
 use crate::telemetry;
@@ -55,6 +56,13 @@ impl Application {
         let drain = self.state.drain.clone();
         let (stop_tx, stop_rx) = watch::channel(false);
         let limits = self.state.config.limits.clone();
+        // PULL_INTERVAL_SECS: pulls on a timer while the service serves.
+        let schedule = self.state.pull.clone().and_then(|puller| {
+            let interval = puller.config().threatq.as_ref()?.interval?;
+            let ticks = crate::pull::schedule::every(interval);
+            Some(tokio::spawn(crate::pull::schedule::run(puller, ticks)))
+        });
+        let _schedule = schedule.map(AbortOnDrop);
         let serve = server::serve(self.listener, router(self.state), limits, stop_rx);
         tokio::pin!(serve);
         let upkeep = tokio::spawn(metrics_upkeep());
@@ -95,13 +103,24 @@ pub fn app_state(config: Config) -> Result<AppState, ConfigError> {
         batch_size: config.darktrace.batch_size,
         fqdn_as_hostname: config.screen.fqdn_as_hostname,
     };
+    let config = Arc::new(config);
+    let exporter = Arc::new(exporter);
+    let source_locks = SourceLocks::default();
+    let drain = Drain::default();
+    let pull = Puller::new(
+        config.clone(),
+        exporter.clone(),
+        source_locks.clone(),
+        drain.clone(),
+    )?;
     Ok(AppState {
         batch_permits: Arc::new(Semaphore::new(config.limits.max_concurrent_exports)),
-        config: Arc::new(config),
-        exporter: Arc::new(exporter),
+        config,
+        exporter,
         readiness: Readiness::default(),
-        drain: Drain::default(),
-        source_locks: SourceLocks::default(),
+        drain,
+        source_locks,
+        pull,
     })
 }
 

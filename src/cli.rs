@@ -32,6 +32,11 @@ pub enum Command {
     /// Make one signed call to Darktrace and say whether host, TLS, tokens, clock and
     /// permission are right.
     Check(ServeArgs),
+    /// Read the ThreatQ collection (THREATQ_COLLECTION) once and export or sync it; print
+    /// the report. Exit 0 when nothing failed, 1 otherwise, 2 on bad configuration.
+    Pull(PullArgs),
+    /// Run the ThreatQ simulator alone (token and collection endpoints).
+    SimulateThreatq(crate::threatq_sim::SimulateThreatqArgs),
     /// GET /healthz of a running service; exit 0 when healthy (the container health check).
     Healthcheck {
         /// What to probe; by default /healthz at the port of LISTEN_ADDR on loopback.
@@ -191,6 +196,63 @@ pub struct ServeArgs {
     /// Darktrace presents; when set, only a certificate with one of them is accepted.
     #[arg(long, env = "DARKTRACE_CERT_SHA256")]
     pub darktrace_cert_sha256: Option<String>,
+
+    /// ThreatQ to pull from: https://host[:port]; unset = no pull.
+    #[arg(long, env = "THREATQ_URL")]
+    pub threatq_url: Option<String>,
+    /// The ThreatQ API client id.
+    #[arg(long, env = "THREATQ_CLIENT_ID")]
+    pub threatq_client_id: Option<String>,
+    /// ThreatQ user e-mail (password grant).
+    #[arg(long, env = "THREATQ_EMAIL")]
+    pub threatq_email: Option<String>,
+    /// ThreatQ user password (password grant).
+    #[arg(long, env = "THREATQ_PASSWORD", hide_env_values = true, value_parser = secret)]
+    pub threatq_password: Option<SecretString>,
+    /// File holding the ThreatQ user password.
+    #[arg(long, env = "THREATQ_PASSWORD_FILE")]
+    pub threatq_password_file: Option<PathBuf>,
+    /// ThreatQ OAuth client secret (client credentials grant, instead of e-mail and password).
+    #[arg(long, env = "THREATQ_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub threatq_client_secret: Option<SecretString>,
+    /// File holding the ThreatQ OAuth client secret.
+    #[arg(long, env = "THREATQ_CLIENT_SECRET_FILE")]
+    pub threatq_client_secret_file: Option<PathBuf>,
+    /// The data collection's hash, as in /api/indicators/query/hash/{hash}.
+    #[arg(long, env = "THREATQ_COLLECTION")]
+    pub threatq_collection: Option<String>,
+    /// Items per page read from ThreatQ.
+    #[arg(long, env = "THREATQ_PAGE_SIZE", default_value = "1000")]
+    pub threatq_page_size: String,
+    /// Extra PEM CA bundle to trust for ThreatQ.
+    #[arg(long, env = "THREATQ_CA_FILE")]
+    pub threatq_ca_file: Option<PathBuf>,
+    /// SHA-256 fingerprints of the certificate ThreatQ presents (as for Darktrace).
+    #[arg(long, env = "THREATQ_CERT_SHA256")]
+    pub threatq_cert_sha256: Option<String>,
+    /// Verify ThreatQ's TLS certificate.
+    #[arg(long, env = "THREATQ_ENABLE_SSL_VERIFICATION", default_value = "true")]
+    pub threatq_enable_ssl_verification: String,
+    /// What a pull does: sync (the source made equal to the collection) or export (add and
+    /// refresh only).
+    #[arg(long, env = "PULL_MODE", default_value = "sync")]
+    pub pull_mode: String,
+    /// In serve: pull on this schedule, in seconds; 0 = only on POST /pull.
+    #[arg(long, env = "PULL_INTERVAL_SECS", default_value = "0")]
+    pub pull_interval_secs: String,
+}
+
+/// `pull`: the service's settings, and what this one run may do.
+#[derive(Debug, Clone, Args)]
+pub struct PullArgs {
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Carry out a sync plan over SYNC_MAX_REMOVALS (or one that empties the source).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 impl ServeArgs {
@@ -226,10 +288,20 @@ mod tests {
             "private-def-456",
             "--api-tokens",
             "api-ghi-789",
+            "--threatq-password",
+            "tq-pass-jkl-012",
+            "--threatq-client-secret",
+            "tq-secret-mno-345",
         ])
         .unwrap();
         let text = format!("{cli:?}");
-        for secret in ["public-abc-123", "private-def-456", "api-ghi-789"] {
+        for secret in [
+            "public-abc-123",
+            "private-def-456",
+            "api-ghi-789",
+            "tq-pass-jkl-012",
+            "tq-secret-mno-345",
+        ] {
             assert!(!text.contains(secret), "{secret} shows in {text}");
         }
         assert!(text.contains("REDACTED"), "{text}");

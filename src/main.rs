@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use darktrace_export::app::{Application, shutdown_signal};
 use darktrace_export::cli::{Cli, Command, ServeArgs};
-use darktrace_export::cmd::{check, demo};
+use darktrace_export::cmd::{check, demo, pull};
 use darktrace_export::config::{Config, LogFormat};
 use darktrace_export::{simulator, telemetry};
 
@@ -60,14 +60,62 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(config) => config,
                 Err(error) => return bad_config(error),
             };
-            match check::run(&config).await {
+            let mut passed = match check::run(&config).await {
                 Ok(line) => {
                     println!("{line}");
-                    ExitCode::SUCCESS
+                    true
                 }
-                Err(check::Failure::Config(error)) => bad_config(error),
+                Err(check::Failure::Config(error)) => return bad_config(error),
                 Err(check::Failure::Darktrace(line)) => {
                     println!("{line}");
+                    false
+                }
+            };
+            if let Some(threatq) = &config.threatq {
+                for line in check::threatq(threatq).await {
+                    passed &= line.is_ok();
+                    println!("{}", line.unwrap_or_else(|failed| failed));
+                }
+            }
+            if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Some(Command::Pull(mut args)) => {
+            // A pull serves nothing, so it needs no bearer token.
+            args.serve.allow_unauthenticated = "true".into();
+            let config = match Config::from_args(&args.serve) {
+                Ok(config) => config,
+                Err(error) => return bad_config(error),
+            };
+            if config.threatq.is_none() {
+                eprintln!("THREATQ_URL: not set; a pull needs ThreatQ's address");
+                return ExitCode::from(BAD_CONFIG);
+            }
+            telemetry::init(config.log_format);
+            warn_about_risky_settings(&config);
+            match pull::run(config, args.dry_run, args.force).await {
+                Ok((ended, printed)) => {
+                    println!("{printed}");
+                    match ended {
+                        pull::Ended::Clean => ExitCode::SUCCESS,
+                        pull::Ended::Failed => ExitCode::FAILURE,
+                    }
+                }
+                Err(error) => {
+                    eprintln!("{error}");
+                    ExitCode::from(BAD_CONFIG)
+                }
+            }
+        }
+        Some(Command::SimulateThreatq(args)) => {
+            telemetry::init(LogFormat::Text);
+            match darktrace_export::threatq_sim::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("simulate-threatq: {error}");
                     ExitCode::FAILURE
                 }
             }
@@ -84,6 +132,17 @@ async fn serve(mut args: ServeArgs) -> ExitCode {
             Ok(sim) => Some(sim),
             Err(error) => {
                 eprintln!("--demo: cannot start the Darktrace simulator: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let _threatq = if args.demo {
+        match demo::start_threatq(&mut args).await {
+            Ok(sim) => sim,
+            Err(error) => {
+                eprintln!("--demo: cannot start the ThreatQ simulator: {error}");
                 return ExitCode::FAILURE;
             }
         }
@@ -121,6 +180,14 @@ async fn serve(mut args: ServeArgs) -> ExitCode {
         );
         println!("Export the example ThreatQ collection with:\n");
         println!("  {}\n", demo::curl_hint(addr, with_token));
+        if let Some(threatq) = &_threatq {
+            println!(
+                "Or pull it from the built-in ThreatQ simulator ({}, collection {}):\n",
+                threatq.url(),
+                demo::DEMO_COLLECTION
+            );
+            println!("  {}\n", demo::pull_hint(addr, with_token));
+        }
     }
     match app.run_until(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -165,6 +232,18 @@ fn warn_about_risky_settings(config: &Config) {
         tracing::warn!(
             "PROTECT_POPULAR=false: very popular domains and public DNS resolvers may be exported"
         );
+    }
+    if let Some(threatq) = &config.threatq {
+        if threatq.base_url.scheme() == "http" {
+            tracing::warn!(
+                "THREATQ_URL uses http://: ThreatQ credentials and indicators are not encrypted"
+            );
+        }
+        if !threatq.verify_tls {
+            tracing::warn!(
+                "THREATQ_ENABLE_SSL_VERIFICATION=false: any certificate from ThreatQ is accepted"
+            );
+        }
     }
     if config.api_tokens.is_empty() {
         tracing::warn!("no API_TOKENS: /export, /remove and /sync accept unauthenticated requests");

@@ -14,9 +14,11 @@
 
 use chrono::Utc;
 
-use crate::config::{Config, ConfigError, DarktraceConfig};
+use crate::config::{Config, ConfigError, DarktraceConfig, ThreatqAuth, ThreatqConfig};
 use crate::darktrace::tls::explain_refusal;
 use crate::darktrace::{CallError, CallTally, DarktraceClient};
+use crate::pull::ThreatqClient;
+use crate::pull::page::parse_page;
 
 /// Why `check` did not say ok.
 #[derive(Debug)]
@@ -100,6 +102,47 @@ fn line(error: &CallError, client: &DarktraceClient, host: &str, via: &str) -> S
         CallError::Unavailable(_) | CallError::Timeout => format!("host: {host}{via}: {detail}"),
         CallError::Unexpected(_) => format!("darktrace: {host}{via}: {detail}"),
     }
+}
+
+/// ThreatQ's checks when a pull is configured, one line each: a token, then the first page
+/// of the collection (its `total`). Each call is made once; the second only after the first
+/// passed.
+pub async fn threatq(config: &ThreatqConfig) -> Vec<Result<String, String>> {
+    let host = config.base_url.as_str().trim_end_matches('/').to_owned();
+    let once = ThreatqConfig {
+        max_retries: 0,
+        ..config.clone()
+    };
+    let client = match ThreatqClient::new(&once) {
+        Ok(client) => client,
+        Err(error) => return vec![Err(format!("threatq: {error}"))],
+    };
+    let grant = match config.auth {
+        ThreatqAuth::Password { .. } => "password grant",
+        ThreatqAuth::ClientCredentials { .. } => "client credentials grant",
+    };
+    if let Err(error) = client.authenticate().await {
+        return vec![Err(format!("threatq token: {host}: {error}"))];
+    }
+    let token = Ok(format!(
+        "threatq token: ok: {host} granted a token ({grant})"
+    ));
+    let collection = &config.collection;
+    let page = match client.page("*").await {
+        Ok(bytes) => match parse_page(&bytes) {
+            Ok(page) => Ok(format!(
+                "threatq collection: ok: collection {collection} holds {} items (the first page had {})",
+                page.total
+                    .map_or_else(|| "an unknown number of".to_owned(), |t| t.to_string()),
+                page.items.len()
+            )),
+            Err(why) => Err(format!("threatq collection: {host}: {why}")),
+        },
+        Err(error) => Err(format!(
+            "threatq collection: {host}: collection {collection}: {error}"
+        )),
+    };
+    vec![token, page]
 }
 
 #[cfg(test)]

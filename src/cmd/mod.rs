@@ -4,3 +4,4 @@
 pub mod check;
 pub mod demo;
 pub mod healthcheck;
+pub mod pull;

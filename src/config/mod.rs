@@ -6,6 +6,7 @@ mod darktrace;
 mod limits;
 mod parse;
 mod screen;
+mod threatq;
 
 pub use darktrace::DarktraceConfig;
 pub use limits::{ExportDefaults, Limits};
@@ -14,6 +15,7 @@ pub use parse::{
     parse_darktrace_host,
 };
 pub use screen::ScreenConfig;
+pub use threatq::{PullMode, ThreatqAuth, ThreatqConfig};
 
 use std::net::SocketAddr;
 
@@ -59,6 +61,8 @@ pub struct Config {
     pub api_tokens: Vec<SecretString>,
     pub allow_unauthenticated: bool,
     pub log_format: LogFormat,
+    /// The ThreatQ collection a pull reads; `None` when `THREATQ_URL` is not set.
+    pub threatq: Option<ThreatqConfig>,
 }
 
 impl Config {
@@ -74,6 +78,7 @@ impl Config {
             api_tokens: Vec::new(),
             allow_unauthenticated: true,
             log_format: LogFormat::Text,
+            threatq: None,
         }
     }
 
@@ -172,7 +177,10 @@ impl Config {
             }
         };
 
+        let threatq = ThreatqConfig::from_args(args, darktrace.timeout, darktrace.max_retries)?;
+
         Ok(Config {
+            threatq,
             listen_addr,
             darktrace,
             screen,

@@ -9,6 +9,7 @@ pub mod held;
 pub mod intake;
 pub mod metrics;
 pub mod problem;
+pub mod pull;
 pub mod request;
 pub mod request_id;
 pub mod routes;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub batch_permits: Arc<Semaphore>,
     /// Sources being synced: one sync per source at a time.
     pub source_locks: SourceLocks,
+    /// The pull of the ThreatQ collection, when `THREATQ_URL` is set.
+    pub pull: Option<crate::pull::Puller>,
 }
 
 impl FromRef<AppState> for Readiness {
@@ -70,9 +73,16 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let tokens = BearerTokens::new(&state.config.api_tokens);
     let batch_routes = routes::router_for(Access::Batch, |route| guarded(route, &state, &tokens));
+    let token_routes = routes::router_for(Access::Token, |route| {
+        route.route_layer(middleware::from_fn_with_state(
+            tokens.clone(),
+            auth::require_bearer,
+        ))
+    });
 
     routes::router_for(Access::Open, |route| route)
         .merge(batch_routes)
+        .merge(token_routes)
         .with_state(state)
         .layer(CatchPanicLayer::custom(fallback::panic_response))
         .layer(middleware::from_fn(fallback::problem_for_bare_errors))

@@ -55,14 +55,17 @@ problem_kinds! {
     BadParameter => ("bad-parameter", BAD_REQUEST, "Invalid request setting"),
     Unauthorized => ("unauthorized", UNAUTHORIZED, "Missing or wrong bearer token"),
     NotFound => ("not-found", NOT_FOUND, "No such route"),
+    PullNotConfigured => ("pull-not-configured", CONFLICT, "No ThreatQ collection to pull (THREATQ_URL is not set)"),
     MethodNotAllowed => ("method-not-allowed", METHOD_NOT_ALLOWED, "Method not allowed on this route"),
     BodyTimeout => ("body-timeout", REQUEST_TIMEOUT, "Request body too slow"),
     SyncCap => ("sync-cap", CONFLICT, "Sync plan exceeds SYNC_MAX_REMOVALS"),
     SyncInProgress => ("sync-in-progress", CONFLICT, "Source is being synced"),
+    PullInProgress => ("pull-in-progress", CONFLICT, "A pull is running"),
     TooLarge => ("too-large", PAYLOAD_TOO_LARGE, "Request too large"),
     UnsupportedMediaType => ("unsupported-media-type", UNSUPPORTED_MEDIA_TYPE, "Content type is not JSON"),
     WrongShape => ("wrong-shape", UNPROCESSABLE_ENTITY, "Body is not a batch of indicators"),
     Internal => ("internal", INTERNAL_SERVER_ERROR, "Internal error"),
+    ThreatqError => ("threatq-error", BAD_GATEWAY, "ThreatQ could not be read"),
     Overloaded => ("overloaded", SERVICE_UNAVAILABLE, "Too many requests in progress"),
     ShuttingDown => ("shutting-down", SERVICE_UNAVAILABLE, "Service is shutting down"),
 }
@@ -80,7 +83,9 @@ impl ProblemKind {
     fn retry_after(self) -> Option<u64> {
         match self {
             ProblemKind::Overloaded => Some(1),
-            ProblemKind::SyncInProgress | ProblemKind::ShuttingDown => Some(5),
+            ProblemKind::SyncInProgress
+            | ProblemKind::PullInProgress
+            | ProblemKind::ShuttingDown => Some(5),
             _ => None,
         }
     }

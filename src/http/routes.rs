@@ -14,6 +14,7 @@ pub enum Endpoint {
     Export,
     Remove,
     Sync,
+    Pull,
     Healthz,
     Readyz,
     Metrics,
@@ -25,6 +26,8 @@ pub enum Endpoint {
 pub enum Access {
     /// Bearer token, body limit and load shedding: the routes that reach Darktrace.
     Batch,
+    /// Bearer token only: `/pull` takes no body, and one pull runs at a time.
+    Token,
     /// No token and no shedding: probes, scrapes and the spec must answer under load.
     Open,
 }
@@ -42,6 +45,7 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/export", Endpoint::Export),
     route("POST", "/remove", Endpoint::Remove),
     route("POST", "/sync", Endpoint::Sync),
+    route("POST", "/pull", Endpoint::Pull),
     route("GET", "/healthz", Endpoint::Healthz),
     route("GET", "/readyz", Endpoint::Readyz),
     route("GET", "/metrics", Endpoint::Metrics),
@@ -77,6 +81,7 @@ impl Endpoint {
     pub fn access(self) -> Access {
         match self {
             Endpoint::Export | Endpoint::Remove | Endpoint::Sync => Access::Batch,
+            Endpoint::Pull => Access::Token,
             Endpoint::Healthz | Endpoint::Readyz | Endpoint::Metrics | Endpoint::OpenApi => {
                 Access::Open
             }
@@ -89,6 +94,7 @@ impl Endpoint {
             Endpoint::Export => on(method, batch::export),
             Endpoint::Remove => on(method, batch::remove),
             Endpoint::Sync => on(method, batch::sync),
+            Endpoint::Pull => on(method, super::pull::pull),
             Endpoint::Healthz => on(method, health::healthz),
             Endpoint::Readyz => on(method, health::readyz),
             Endpoint::Metrics => on(method, metrics::render),

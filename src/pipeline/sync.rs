@@ -21,7 +21,7 @@ use crate::darktrace::CallTally;
 use crate::darktrace::wire::HeldName;
 use crate::deadline::Deadline;
 use crate::outcome::{ItemResult, Outcome, Reason, Removal, Report, Verdict, deadline_verdict};
-use crate::screen::Accepted;
+use crate::screen::{Accepted, Screened};
 use crate::threatq::Item;
 
 /// A plan refused for removing more than `SYNC_MAX_REMOVALS` entries; nothing was changed.
@@ -239,8 +239,30 @@ impl Exporter {
             .screen(items.clone(), &pending)
             .accepted;
         let screened = self.screener.screen(items, &pending);
+        self.sync_screened(
+            screened,
+            &revocable,
+            settings,
+            max_removals,
+            deadline,
+            tally,
+        )
+        .await
+    }
+
+    /// [`Self::sync`] of a collection already screened: `screened` by the export rules,
+    /// `revocable` the items the removal rules accept (a pull screens page by page).
+    pub async fn sync_screened<'a>(
+        &self,
+        screened: Screened<'a>,
+        revocable: &[Accepted],
+        settings: &RequestSettings,
+        max_removals: usize,
+        deadline: &Deadline,
+        tally: &CallTally,
+    ) -> Result<Report<'a>, CapExceeded> {
         let mut results = screened.results;
-        let revoked = revoked(&screened.accepted, &revocable);
+        let revoked = revoked(&screened.accepted, revocable);
         let source = settings.source.as_str();
 
         let held = match deadline.run(self.client.entry_details(source, tally)).await {

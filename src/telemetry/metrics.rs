@@ -22,6 +22,15 @@ pub const INDICATORS: &str = "indicators_total";
 pub const DARKTRACE_CALLS: &str = "darktrace_calls_total";
 /// Histogram: latency of one Darktrace call attempt in seconds.
 pub const DARKTRACE_DURATION: &str = "darktrace_call_duration_seconds";
+/// Counter: pulls of the ThreatQ collection by `result`: `ok`, `failed` (items failed),
+/// `refused` (the sync cap or the empty-collection guard), `threatq_error`.
+pub const PULL_RUNS: &str = "pull_runs_total";
+/// Gauge: Unix time of the last pull that changed Darktrace with nothing failed.
+pub const PULL_LAST_SUCCESS: &str = "pull_last_success_timestamp_seconds";
+/// Histogram: duration of one pull in seconds, reading ThreatQ included.
+pub const PULL_DURATION: &str = "pull_duration_seconds";
+/// Counter: items of pulls by `outcome`, a sync's removals included.
+pub const PULL_ITEMS: &str = "pull_items_total";
 /// Gauge, always 1: the running `version`.
 pub const BUILD_INFO: &str = "darktrace_export_build_info";
 
@@ -50,6 +59,7 @@ fn install() -> PrometheusHandle {
         .and_then(|b| {
             b.set_buckets_for_metric(Matcher::Full(DARKTRACE_DURATION.into()), DARKTRACE_BUCKETS)
         })
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(PULL_DURATION.into()), HTTP_BUCKETS))
         .expect("bucket lists are not empty")
         .build_recorder();
     let handle = recorder.handle();
@@ -84,5 +94,12 @@ fn describe() {
         Unit::Seconds,
         "Latency of one Darktrace call attempt"
     );
+    describe_counter!(PULL_RUNS, "Pulls of the ThreatQ collection by result");
+    describe_gauge!(
+        PULL_LAST_SUCCESS,
+        "Unix time of the last pull with nothing failed"
+    );
+    describe_histogram!(PULL_DURATION, Unit::Seconds, "Duration of one pull");
+    describe_counter!(PULL_ITEMS, "Items of pulls by outcome");
     describe_gauge!(BUILD_INFO, "Always 1; the version label says what runs");
 }

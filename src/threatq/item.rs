@@ -195,6 +195,40 @@ pub enum Item<'a> {
     NotAnObject,
 }
 
+impl Item<'_> {
+    /// The same item holding its own text, so it can outlive the body it was read from
+    /// (a pull screens each page and drops it).
+    pub fn into_owned(self) -> Item<'static> {
+        fn own(text: Cow<'_, str>) -> Cow<'static, str> {
+            Cow::Owned(text.into_owned())
+        }
+        fn named(n: Named<'_>) -> Named<'static> {
+            match n {
+                Named::Absent => Named::Absent,
+                Named::Name(name) => Named::Name(own(name)),
+                Named::IdOnly => Named::IdOnly,
+                Named::Malformed => Named::Malformed,
+            }
+        }
+        match self {
+            Item::NotAnObject => Item::NotAnObject,
+            Item::Indicator(i) => Item::Indicator(Indicator {
+                id: i.id,
+                value: match i.value {
+                    RawValue::Missing => RawValue::Missing,
+                    RawValue::Text(text) => RawValue::Text(own(text)),
+                    RawValue::NotAString => RawValue::NotAString,
+                },
+                kind: named(i.kind),
+                status: named(i.status),
+                score: i.score,
+                expires: i.expires,
+                duplicate_key: i.duplicate_key,
+            }),
+        }
+    }
+}
+
 impl<'de: 'a, 'a> Deserialize<'de> for Item<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         ItemSeed(KeyReading::Checked).deserialize(deserializer)

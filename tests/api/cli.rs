@@ -94,6 +94,30 @@ fn demo_serves_and_prints_a_curl_command_and_healthcheck_sees_it() {
     assert!(curl.contains("examples/threatq-collection.json"), "{curl}");
     assert!(curl.contains(&format!("{addr}/export")), "{curl}");
 
+    // Then the command that pulls the same collection from the demo's ThreatQ; it works.
+    let pull = lines
+        .by_ref()
+        .take(5)
+        .map_while(Result::ok)
+        .find(|line| line.trim_start().starts_with("curl "))
+        .expect("demo prints a pull command");
+    assert!(pull.contains(&format!("{addr}/pull")), "{pull}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let report: serde_json::Value = runtime.block_on(async {
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let response = http
+            .post(format!("http://{addr}/pull"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    });
+    assert!(
+        report["summary"]["exported"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+
     // It printed once it was listening: one health check, no retries.
     // No --url: the port comes from LISTEN_ADDR, as in the container.
     let healthy = command()

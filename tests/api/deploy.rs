@@ -421,3 +421,224 @@ fn the_memory_check_refuses_more_permits_than_the_limit_holds() {
         );
     }
 }
+
+#[test]
+fn the_cronjob_pulls_one_at_a_time_with_the_deployments_image_and_secret() {
+    let cron = one("CronJob");
+    let deployment = one("Deployment");
+    assert_eq!(cron["spec"]["concurrencyPolicy"], "Forbid");
+    let pod = &cron["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let c = &pod["containers"][0];
+    let served = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["image"], served["image"]);
+    assert_eq!(c["args"], serde_json::json!(["pull"]));
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert!(c["resources"]["limits"]["memory"].is_string());
+    assert_eq!(
+        pod["volumes"][0]["secret"]["secretName"],
+        deployment["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"]
+    );
+    let known: BTreeSet<String> = Cli::command()
+        .get_subcommands()
+        .find(|s| s.get_name() == "pull")
+        .expect("a pull subcommand")
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .chain(["RUST_LOG".to_owned()])
+        .collect();
+    let env: Vec<(String, String)> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_owned(),
+                e["value"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let mount = c["volumeMounts"][0]["mountPath"].as_str().unwrap();
+    for (name, value) in &env {
+        assert!(known.contains(name), "{name} is not a setting of pull");
+        if name.ends_with("_FILE") {
+            assert!(value.starts_with(mount), "{name}={value}");
+        }
+    }
+    for secret in [
+        "DARKTRACE_PUBLIC_TOKEN",
+        "DARKTRACE_PRIVATE_TOKEN",
+        "THREATQ_PASSWORD",
+        "THREATQ_CLIENT_SECRET",
+    ] {
+        assert!(
+            env.iter().all(|(n, _)| n != secret),
+            "{secret} is not written in the manifest"
+        );
+    }
+    for needed in ["THREATQ_URL", "THREATQ_CLIENT_ID", "THREATQ_COLLECTION"] {
+        assert!(env.iter().any(|(n, _)| n == needed), "{needed}");
+    }
+}
+
+/// The metric names a PromQL expression mentions: label matchers, ranges, grouping labels,
+/// functions, keywords and numbers taken out.
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    const NOT_METRICS: &[&str] = &[
+        "sum",
+        "rate",
+        "increase",
+        "histogram_quantile",
+        "time",
+        "max",
+        "min",
+        "avg",
+        "count",
+        "by",
+        "without",
+        "and",
+        "or",
+        "unless",
+        "on",
+        "ignoring",
+        "bool",
+        "abs",
+        "absent",
+        "irate",
+        "delta",
+        "offset",
+        "le",
+    ];
+    let mut text = String::new();
+    let mut depth = 0;
+    for ch in expr.chars() {
+        match ch {
+            '{' | '[' => depth += 1,
+            '}' | ']' => depth -= 1,
+            _ if depth == 0 => text.push(ch),
+            _ => {}
+        }
+    }
+    // Grouping labels: `by (a, b)`.
+    for keyword in ["by", "without"] {
+        while let Some(at) = text.find(&format!("{keyword} (")) {
+            let end = at + text[at..].find(')').unwrap();
+            text.replace_range(at..=end, " ");
+        }
+    }
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|t| !t.is_empty() && !t.starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|t| !NOT_METRICS.contains(t))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn metric_names_are_read_from_promql() {
+    let names = metric_names(
+        r#"histogram_quantile(0.95, sum by (le, route) (rate(x_seconds_bucket{status=~"5.."}[5m]))) / time() - y_total"#,
+    );
+    assert_eq!(
+        names,
+        BTreeSet::from(["x_seconds_bucket".to_owned(), "y_total".to_owned()])
+    );
+}
+
+/// Every metric the dashboard and the alerts mention is one the service exports: scraped
+/// from `/metrics` of a running service after a pull.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_and_the_alerts_use_only_metrics_the_service_exports() {
+    use darktrace_export::config::{PullMode, ThreatqAuth, ThreatqConfig};
+    use darktrace_export::threatq_sim::{ThreatqSim, ThreatqSimConfig};
+
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/grafana/dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let mut used = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            used.extend(metric_names(target["expr"].as_str().unwrap()));
+        }
+    }
+    let alerts: Value = serde_norway::from_str(
+        &std::fs::read_to_string(root().join("deploy/prometheus/alerts.yaml")).unwrap(),
+    )
+    .unwrap();
+    let mut alerted = BTreeSet::new();
+    for group in alerts["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            assert!(
+                rule["alert"].is_string() && rule["for"].is_string(),
+                "{rule}"
+            );
+            alerted.extend(metric_names(rule["expr"].as_str().unwrap()));
+        }
+    }
+    for needed in [
+        "pull_last_success_timestamp_seconds",
+        "darktrace_calls_total",
+        "http_requests_total",
+    ] {
+        assert!(alerted.contains(needed), "no alert on {needed}");
+    }
+    used.extend(alerted);
+
+    let mut tq_config = ThreatqSimConfig::new("c", "e@example.org", "p");
+    tq_config.collections.insert(
+        "h".into(),
+        vec![serde_json::json!({"type": "FQDN", "value": "evil.example"})],
+    );
+    let tq = ThreatqSim::start_local(tq_config).await.unwrap();
+    let sim = crate::helpers::simulator().await;
+    let mut config = crate::helpers::config_for(&sim);
+    config.threatq = Some(ThreatqConfig {
+        base_url: tq.url().parse().unwrap(),
+        client_id: "c".into(),
+        auth: ThreatqAuth::Password {
+            email: "e@example.org".into(),
+            password: secrecy::SecretString::from("p"),
+        },
+        collection: "h".into(),
+        page_size: 10,
+        verify_tls: true,
+        ca_pem: None,
+        cert_sha256: Vec::new(),
+        mode: PullMode::Export,
+        interval: None,
+        timeout: std::time::Duration::from_secs(10),
+        max_retries: 0,
+    });
+    let app = crate::helpers::spawn_with(sim, config).await;
+    let pulled = app
+        .http
+        .post(app.url("/pull"))
+        .bearer_auth(crate::helpers::API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pulled.status(), 200);
+    let scrape = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let exported: BTreeSet<String> = scrape
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap().to_owned())
+        .collect();
+    for name in &used {
+        assert!(
+            exported.contains(name),
+            "{name} is not exported; /metrics has {exported:?}"
+        );
+    }
+}

@@ -22,6 +22,7 @@ mod observability;
 mod openapi;
 mod options;
 mod proxy;
+mod pull;
 mod remove_sync;
 mod screening;
 mod secrets;

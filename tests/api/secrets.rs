@@ -151,3 +151,56 @@ async fn a_token_given_in_a_file_stays_out_of_the_log_too() {
     assert!(log.contains("\"level\":\"TRACE\""), "{log}");
     assert_no_secret("the log", &log);
 }
+
+/// The ThreatQ password (from a file), the tokens ThreatQ grants and the Darktrace tokens
+/// stay out of a trace-level log through pulls that succeed, renew a token and fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threatq_credentials_and_tokens_stay_out_of_the_log() {
+    use darktrace_export::threatq_sim::{ThreatqSim, ThreatqSimConfig};
+    const TQ_PASSWORD: &str = "tqpass-81d2c7e4";
+    let sim = Simulator::start_local(PUBLIC, PRIVATE).await.unwrap();
+    let mut config = ThreatqSimConfig::new("client-1", "user@example.org", TQ_PASSWORD);
+    config.collections.insert(
+        "h1".into(),
+        vec![json!({"type": {"name": "FQDN"}, "value": "evil.example"})],
+    );
+    let tq = ThreatqSim::start_local(config).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("secrets-threatq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let password = dir.join("password");
+    std::fs::write(&password, format!("{TQ_PASSWORD}\n")).unwrap();
+    let (dt_url, tq_url) = (sim.url(), tq.url());
+    let mut service = Service::start(&[
+        ("DARKTRACE_HOST", &dt_url),
+        ("DARKTRACE_PUBLIC_TOKEN", PUBLIC),
+        ("DARKTRACE_PRIVATE_TOKEN", PRIVATE),
+        ("API_TOKENS", API_TOKENS[0]),
+        ("THREATQ_URL", &tq_url),
+        ("THREATQ_CLIENT_ID", "client-1"),
+        ("THREATQ_EMAIL", "user@example.org"),
+        ("THREATQ_PASSWORD_FILE", password.to_str().unwrap()),
+        ("THREATQ_COLLECTION", "h1"),
+        ("PULL_MODE", "export"),
+        ("DARKTRACE_MAX_RETRIES", "0"),
+        ("RUST_LOG", "trace"),
+    ]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let pull = || http.post(service.url("/pull")).bearer_auth(API_TOKENS[0]);
+    assert_eq!(call(pull()).await, 200);
+    tq.revoke_tokens_after_pages(0);
+    assert_eq!(call(pull()).await, 200);
+    tq.fail_page(0, 500);
+    assert_eq!(call(pull()).await, 502);
+    service.signal("TERM");
+    assert!(service.wait().success());
+    let _ = std::fs::remove_dir_all(&dir);
+    let log = service.log();
+    assert!(log.contains("\"level\":\"TRACE\""), "{log}");
+    assert!(log.contains("getting a new token"), "{log}");
+    assert_no_secret("the log", &log);
+    let granted = tq.issued_tokens();
+    assert_eq!(granted.len(), 2);
+    for secret in granted.iter().map(String::as_str).chain([TQ_PASSWORD]) {
+        assert!(!log.contains(secret), "{secret} appears in the log");
+    }
+}
