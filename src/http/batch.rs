@@ -154,6 +154,7 @@ pub fn log_summary(action: &'static str, report: &Report<'_>, tally: &CallTally,
         removals = s.removals,
         darktrace_calls = tally.calls(),
         darktrace_retries = tally.retries(),
+        darktrace_concurrency_limit = tally.concurrency_limit(),
         duration_ms = started.elapsed().as_millis() as u64,
         "batch finished"
     );

@@ -22,6 +22,9 @@ pub const INDICATORS: &str = "indicators_total";
 pub const DARKTRACE_CALLS: &str = "darktrace_calls_total";
 /// Histogram: latency of one Darktrace call attempt in seconds.
 pub const DARKTRACE_DURATION: &str = "darktrace_call_duration_seconds";
+/// Gauge: how many Darktrace calls may be in flight now (the adaptive limit, at most
+/// `DARKTRACE_CONCURRENCY`).
+pub const DARKTRACE_CONCURRENCY_LIMIT: &str = "darktrace_concurrency_limit";
 /// Gauge, always 1: the running `version`.
 pub const BUILD_INFO: &str = "darktrace_export_build_info";
 
@@ -83,6 +86,10 @@ fn describe() {
         DARKTRACE_DURATION,
         Unit::Seconds,
         "Latency of one Darktrace call attempt"
+    );
+    describe_gauge!(
+        DARKTRACE_CONCURRENCY_LIMIT,
+        "Darktrace calls that may be in flight now (adaptive, at most DARKTRACE_CONCURRENCY)"
     );
     describe_gauge!(BUILD_INFO, "Always 1; the version label says what runs");
 }
