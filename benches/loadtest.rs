@@ -3,7 +3,10 @@
 //!
 //! Measures the 100,000-indicator collection exported through `/export` against the floor of
 //! sending the same add calls, signed, straight to the simulator with the library's client;
-//! then 32 clients sending 100-indicator batches for 15 seconds; and the service's idle and
+//! `/healthz` during two concurrent exports and the memory left 15 s after; the export at
+//! 300 ms appliance latency; an appliance that takes 3 calls at once; the darktrace-sdk
+//! Python script doing the same job (skipped when python3 or the package is missing); then
+//! 32 clients sending 100-indicator batches for 15 seconds; and the service's idle and
 //! peak resident memory. Every loop is bounded in count and in time; all traffic stays on
 //! 127.0.0.1.
 //!
