@@ -6,7 +6,9 @@
 //! round of `limit` successes. It is cut at once to three quarters (at least 1) when an
 //! attempt is answered 429 or 503, times out, or takes more than twice the usual latency
 //! plus [`SLACK`]. Attempts that were sent before a cut cannot cut it again: they describe
-//! the load before the cut. The rules ([`Rules`]) are pure and take the times of each
+//! the load before the cut. An attempt sent after a cut for latency that is still as slow
+//! shows the appliance itself got slower: its latency becomes the usual one, without a
+//! second cut. The rules ([`Rules`]) are pure and take the times of each
 //! attempt; [`Limiter`] holds them and the calls in flight.
 
 use std::sync::Mutex;
@@ -59,6 +61,9 @@ pub struct Rules {
     successes: usize,
     /// When the limit was last cut; `None` while still in the slow start.
     last_cut: Option<Instant>,
+    /// Whether that cut was for latency: if an attempt sent after it is as slow, fewer
+    /// calls did not help, the appliance is slower, and its latency becomes the usual one.
+    cut_for_latency: bool,
 }
 
 impl Rules {
@@ -71,6 +76,7 @@ impl Rules {
             baseline: None,
             successes: 0,
             last_cut: None,
+            cut_for_latency: false,
         }
     }
 
@@ -82,16 +88,29 @@ impl Rules {
     pub fn record(&mut self, sample: Sample) -> usize {
         match sample.signal {
             Signal::Neutral => {}
-            Signal::Overload => self.cut(sample),
+            Signal::Overload => {
+                self.cut(sample);
+            }
             Signal::Answered => {
                 let latency = sample.finished.saturating_duration_since(sample.started);
                 let rising = self
                     .baseline
                     .is_some_and(|usual| latency > usual * 2 + SLACK);
+                let after_cut = self.last_cut.is_some_and(|cut| sample.started >= cut);
+                if rising && after_cut && self.cut_for_latency {
+                    // Still slow with fewer in flight: the new latency is the usual one.
+                    self.baseline = Some(latency);
+                    self.cut_for_latency = false;
+                    return self.limit;
+                }
                 self.learn(latency);
                 if rising {
-                    self.cut(sample);
+                    if self.cut(sample) {
+                        self.cut_for_latency = true;
+                    }
                 } else {
+                    // Fast again after the cut: it helped, and a later rise is a new one.
+                    self.cut_for_latency &= !after_cut;
                     self.grow(sample);
                 }
             }
@@ -106,13 +125,16 @@ impl Rules {
         });
     }
 
-    fn cut(&mut self, sample: Sample) {
+    /// Cuts the limit unless the attempt was sent before the last cut; says whether it did.
+    fn cut(&mut self, sample: Sample) -> bool {
         if self.last_cut.is_some_and(|cut| sample.started < cut) {
-            return;
+            return false;
         }
         self.limit = (self.limit * 3 / 4).max(1);
         self.successes = 0;
         self.last_cut = Some(sample.finished);
+        self.cut_for_latency = false;
+        true
     }
 
     fn grow(&mut self, sample: Sample) {
@@ -344,6 +366,43 @@ mod tests {
         // Up to twice the usual latency plus the slack is not rising.
         assert_eq!(run.answer(2_000, 600 + 25, Signal::Answered), 7);
         assert_eq!(run.answer(3_000, 700, Signal::Answered), 5, "rising");
+    }
+
+    #[test]
+    fn an_appliance_that_turned_slower_costs_one_cut_not_a_fall_to_one() {
+        let mut run = Run::new(8);
+        for i in 0..20 {
+            run.answer(i * 10, 5, Signal::Answered);
+        }
+        assert_eq!(run.rules.limit(), 8);
+        // From now on every answer takes 300 ms, however few are in flight.
+        assert_eq!(
+            run.answer(1_000, 300, Signal::Answered),
+            6,
+            "rising: cut once"
+        );
+        assert_eq!(
+            run.answer(1_400, 300, Signal::Answered),
+            6,
+            "as slow after the cut: learnt, not cut again"
+        );
+        let limits: Vec<_> = (0..14)
+            .map(|i| run.answer(2_000 + i * 400, 300, Signal::Answered))
+            .collect();
+        assert_eq!(limits.last(), Some(&8), "{limits:?}");
+        assert!(limits.iter().all(|&l| l >= 6), "{limits:?}");
+    }
+
+    #[test]
+    fn latency_that_comes_down_after_a_cut_keeps_the_cut() {
+        let mut run = Run::new(8);
+        for i in 0..20 {
+            run.answer(i * 10, 5, Signal::Answered);
+        }
+        assert_eq!(run.answer(1_000, 300, Signal::Answered), 6);
+        assert_eq!(run.answer(1_400, 6, Signal::Answered), 6, "usual again");
+        // A later rise is a new one, and cuts.
+        assert_eq!(run.answer(1_500, 300, Signal::Answered), 4);
     }
 
     #[test]
