@@ -3,7 +3,10 @@
 //!
 //! Measures the 100,000-indicator collection exported through `/export` against the floor of
 //! sending the same add calls, signed, straight to the simulator with the library's client;
-//! then 32 clients sending 100-indicator batches for 15 seconds; and the service's idle and
+//! `/healthz` during two concurrent exports and the memory left 15 s after; the export at
+//! 300 ms appliance latency; an appliance that takes 3 calls at once; the darktrace-sdk
+//! Python script doing the same job (skipped when python3 or the package is missing); then
+//! 32 clients sending 100-indicator batches for 15 seconds; and the service's idle and
 //! peak resident memory. Every loop is bounded in count and in time; all traffic stays on
 //! 127.0.0.1.
 //!
@@ -17,6 +20,8 @@
 mod collection;
 
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,7 +30,7 @@ use darktrace_export::darktrace::wire::AddCall;
 use darktrace_export::darktrace::{CallTally, DarktraceClient};
 use darktrace_export::outcome::{Reason, Verdict};
 use darktrace_export::screen::{Screener, WireValue};
-use darktrace_export::simulator::{Simulator, Store};
+use darktrace_export::simulator::{Faults, Simulator, Store};
 use darktrace_export::threatq::{parse_batch, read_batch};
 use futures_util::future::join_all;
 
@@ -43,8 +48,14 @@ const LOAD_TIME: Duration = Duration::from_secs(15);
 const MAX_REQUESTS_PER_CLIENT: usize = 20_000;
 /// Distinct 100-indicator bodies the clients cycle through.
 const LOAD_BODIES: usize = 64;
-/// Matches the service's defaults (`DARKTRACE_BATCH_SIZE`, `DARKTRACE_CONCURRENCY`).
-const DARKTRACE_BATCH_SIZE: usize = 1000;
+/// Matches the service's default `DARKTRACE_BATCH_SIZE`.
+const DARKTRACE_BATCH_SIZE: usize = 5000;
+/// The appliance latency of the slow-appliance rounds.
+const SLOW_LATENCY: Duration = Duration::from_millis(300);
+/// Rounds at that latency, alternating the service and the direct client.
+const SLOW_ROUNDS: usize = 3;
+/// The capacity of the capacity rounds (`--max-in-flight`).
+const CAPACITY: usize = 3;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -102,6 +113,89 @@ async fn run() {
         }
     }
     let export_peak = service.memory();
+    let fast_limits = (
+        service.concurrency_limit(&http).await,
+        direct.concurrency_limit(),
+    );
+    let body_file = std::env::temp_dir().join(format!("loadtest-body-{}.json", std::process::id()));
+    std::fs::write(&body_file, &body).expect("write the collection for the script");
+    sim.with_store_mut(|s| *s = Store::default());
+    let peer_fast = sdk_peer(&sim.url(), &body_file);
+
+    // /healthz while two 100k exports run at once, then the memory left 15 s after.
+    sim.with_store_mut(|s| *s = Store::default());
+    service.reset_peak();
+    let probe_end = Arc::new(AtomicBool::new(false));
+    let probe = tokio::spawn(probe_health(
+        http.clone(),
+        service.url("/healthz"),
+        probe_end.clone(),
+    ));
+    let (a, b) = tokio::join!(
+        service_export(&http, &service, &body, accepted),
+        service_export(&http, &service, &body, accepted)
+    );
+    probe_end.store(true, Ordering::Relaxed);
+    let mut health = probe.await.expect("probe");
+    let two_peak = service.memory().peak;
+    let two_took = a.0.total.max(b.0.total);
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let after_15s = service.memory().current;
+    health.sort();
+    let health_p99 = health[(health.len() * 99 / 100).min(health.len() - 1)];
+    let health_max = *health.last().expect("a probe");
+
+    // A slow appliance: the service with its defaults against the direct client, whose
+    // limit has settled in the rounds above as the service's has.
+    sim.set_faults(Faults {
+        latency: SLOW_LATENCY,
+        ..Faults::default()
+    });
+    let (mut slow_service, mut slow_floor) = (Vec::new(), Vec::new());
+    for _ in 0..SLOW_ROUNDS {
+        sim.with_store_mut(|s| *s = Store::default());
+        slow_floor.push(direct_export(&direct, &chunks).await);
+        sim.with_store_mut(|s| *s = Store::default());
+        slow_service.push(
+            service_export(&http, &service, &body, accepted)
+                .await
+                .0
+                .total,
+        );
+    }
+    let slow_limits = (
+        service.concurrency_limit(&http).await,
+        direct.concurrency_limit(),
+    );
+    sim.with_store_mut(|s| *s = Store::default());
+    let peer_slow = sdk_peer(&sim.url(), &body_file);
+    let _ = std::fs::remove_file(&body_file);
+
+    // An appliance that takes CAPACITY calls at once: one export to find it, one at it.
+    sim.set_faults(Faults {
+        latency: Duration::from_millis(50),
+        max_in_flight: CAPACITY,
+        ..Faults::default()
+    });
+    sim.with_store_mut(|s| *s = Store::default());
+    let before = sim.overloaded();
+    let settle = service_export(&http, &service, &body, accepted)
+        .await
+        .0
+        .total;
+    sim.reset_max_in_flight();
+    let settled = service_export(&http, &service, &body, accepted)
+        .await
+        .0
+        .total;
+    let capacity = (
+        sim.overloaded() - before,
+        sim.max_in_flight(),
+        service.concurrency_limit(&http).await,
+        settle,
+        settled,
+    );
+    sim.set_faults(Faults::default());
     // Screening against reading, alternated so that both see the same load on the machine.
     let (mut read_once, mut screened) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
@@ -180,6 +274,56 @@ async fn run() {
         "| peak RSS during load | {:.1} MiB | | | |",
         load_peak.peak as f64 / MIB
     );
+    println!(
+        "| 100k export at {} ms appliance latency (median of {SLOW_ROUNDS}; runs {}) | {:.0} ms | {:.0} ms direct client (runs {}) | {:.2}x | <= 1.2x |",
+        SLOW_LATENCY.as_millis(),
+        list(&slow_service),
+        ms(median(&mut slow_service.clone())),
+        ms(median(&mut slow_floor.clone())),
+        list(&slow_floor),
+        median(&mut slow_service).as_secs_f64() / median(&mut slow_floor).as_secs_f64()
+    );
+    println!(
+        "| concurrency limit after the zero-latency / slow rounds (service, direct client) | {} / {} ; {} / {} | | | |",
+        fast_limits.0, fast_limits.1, slow_limits.0, slow_limits.1
+    );
+    println!(
+        "| appliance capacity {CAPACITY} (50 ms latency): 503s answered; max in flight in the second export; service limit after | {} ; {} ; {} (exports {:.0} ms, {:.0} ms; 0 failed) | | | max in flight <= {} |",
+        capacity.0,
+        capacity.1,
+        capacity.2,
+        ms(capacity.3),
+        ms(capacity.4),
+        CAPACITY + 1
+    );
+    println!(
+        "| /healthz during two concurrent 100k exports (every 5 ms, {} probes, exports {:.0} ms) p99 / max | {:.1} / {:.1} ms | | | p99 <= 10 ms |",
+        health.len(),
+        ms(two_took),
+        ms(health_p99),
+        ms(health_max)
+    );
+    println!(
+        "| peak RSS during the two exports; RSS 15 s after | {:.1} MiB; {:.1} MiB | body {:.1} MiB | | peak <= body + 30 per export; after <= 30 MiB |",
+        two_peak as f64 / MIB,
+        after_15s as f64 / MIB,
+        body_mib
+    );
+    match (&peer_fast, &peer_slow) {
+        (Ok((fast, sent)), Ok((slow, _))) => {
+            println!(
+                "| darktrace-sdk script, same job, {sent} entries in calls of {DARKTRACE_BATCH_SIZE} one after another: zero latency / {} ms | {:.0} ms / {:.0} ms | service {:.0} ms / {:.0} ms | {:.1}x / {:.1}x faster | >= 10x / >= 15x |",
+                SLOW_LATENCY.as_millis(),
+                ms(*fast),
+                ms(*slow),
+                ms(export),
+                ms(median(&mut slow_service)),
+                fast.as_secs_f64() / export.as_secs_f64(),
+                slow.as_secs_f64() / median(&mut slow_service).as_secs_f64()
+            );
+        }
+        (Err(why), _) | (_, Err(why)) => println!("\nthe darktrace-sdk script was skipped: {why}"),
+    }
     if let Some(first) = load.first_error {
         println!("\nfirst error: {first}");
     }
@@ -490,6 +634,62 @@ async fn load_run(http: &reqwest::Client, service: &Service) -> Load {
     }
 }
 
+/// The darktrace-sdk script (`benches/support/sdk_peer.py`) doing the same job against the
+/// simulator: its time and the entries it sent, or why it could not run.
+fn sdk_peer(url: &str, body_file: &std::path::Path) -> Result<(Duration, usize), String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/support/sdk_peer.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .args([url, PUBLIC, PRIVATE])
+        .arg(body_file)
+        .arg(DARKTRACE_BATCH_SIZE.to_string())
+        .env("NO_PROXY", "127.0.0.1")
+        .output()
+        .map_err(|e| format!("python3 cannot run ({e})"))?;
+    if !output.status.success() {
+        let err = String::from_utf8_lossy(&output.stderr);
+        return Err(if err.contains("No module named 'darktrace'") {
+            "the darktrace-sdk package is not installed (pip install darktrace-sdk)".into()
+        } else {
+            format!("the script failed: {}", err.lines().last().unwrap_or(""))
+        });
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut words = text.split_whitespace();
+    let secs: f64 = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .ok_or("no time printed")?;
+    let sent: usize = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .ok_or("no count printed")?;
+    Ok((Duration::from_secs_f64(secs), sent))
+}
+
+/// `GET url` every 5 ms until `end`, each probe's latency.
+async fn probe_health(http: reqwest::Client, url: String, end: Arc<AtomicBool>) -> Vec<Duration> {
+    let mut latencies = Vec::new();
+    while !end.load(Ordering::Relaxed) && latencies.len() < 100_000 {
+        let t = Instant::now();
+        let ok = match http.get(&url).send().await {
+            Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
+            Err(_) => false,
+        };
+        latencies.push(if ok { t.elapsed() } else { Duration::MAX / 4 });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    latencies
+}
+
+fn list(samples: &[Duration]) -> String {
+    samples
+        .iter()
+        .map(|d| format!("{:.0}", ms(*d)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The service binary running as a child process; killed when dropped.
 struct Service {
     child: Child,
@@ -512,7 +712,10 @@ impl Service {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_darktrace-export"))
+        // SERVICE_BIN: another build of the service to measure against the same harness.
+        let binary = std::env::var_os("SERVICE_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_darktrace-export").into());
+        let child = Command::new(binary)
             .env_clear()
             .env("DARKTRACE_HOST", darktrace_url)
             .env("DARKTRACE_PUBLIC_TOKEN", PUBLIC)
@@ -547,6 +750,18 @@ impl Service {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the service did not become healthy within 15 s");
+    }
+
+    /// The service's `darktrace_concurrency_limit` gauge, from `/metrics`.
+    async fn concurrency_limit(&self, http: &reqwest::Client) -> String {
+        let text = match http.get(self.url("/metrics")).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        text.lines()
+            .find_map(|l| l.strip_prefix("darktrace_concurrency_limit "))
+            .unwrap_or("?")
+            .to_owned()
     }
 
     /// Resident and peak resident memory, from /proc.

@@ -112,11 +112,12 @@ pub struct ServeArgs {
     /// Extra PEM CA bundle to trust for Darktrace.
     #[arg(long, env = "DARKTRACE_CA_FILE")]
     pub darktrace_ca_file: Option<PathBuf>,
-    /// Entries per Darktrace call.
-    #[arg(long, env = "DARKTRACE_BATCH_SIZE", default_value = "1000")]
+    /// Entries per Darktrace call (at most 10000).
+    #[arg(long, env = "DARKTRACE_BATCH_SIZE", default_value = "5000")]
     pub darktrace_batch_size: String,
-    /// Darktrace calls in flight at once, across all requests.
-    #[arg(long, env = "DARKTRACE_CONCURRENCY", default_value = "2")]
+    /// The most Darktrace calls in flight at once, across all requests: the ceiling of an
+    /// adaptive limit that starts at 2 and follows the appliance's answers.
+    #[arg(long, env = "DARKTRACE_CONCURRENCY", default_value = "8")]
     pub darktrace_concurrency: String,
     /// Timeout of one Darktrace call attempt, in seconds.
     #[arg(long, env = "DARKTRACE_TIMEOUT_SECS", default_value = "30")]

@@ -14,6 +14,7 @@ pub mod darktrace;
 pub mod deadline;
 pub mod http;
 pub mod indicator;
+pub mod offload;
 pub mod outcome;
 pub mod pipeline;
 pub mod pull;

@@ -89,7 +89,7 @@ impl DarktraceConfig {
                 "DARKTRACE_BATCH_SIZE",
                 &args.darktrace_batch_size,
                 1,
-                100_000,
+                10_000,
             )?,
             concurrency: parse_number(
                 "DARKTRACE_CONCURRENCY",

@@ -243,7 +243,7 @@ mod tests {
         assert!(config.darktrace.verify_tls);
         assert!(!config.darktrace.disable_proxies);
         assert_eq!(config.limits.objects_per_run, 10_000);
-        assert_eq!(config.darktrace.batch_size, 1000);
+        assert_eq!(config.darktrace.batch_size, 5000);
         assert_eq!(config.api_tokens.len(), 2);
         assert_eq!(config.listen_addr.to_string(), "0.0.0.0:8080");
         // The typed defaults tests build with are the command line's, not a second copy.

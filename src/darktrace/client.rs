@@ -1,11 +1,12 @@
 //! The Darktrace client: signs every attempt, sends, classifies, retries.
 //!
-//! One client serves the whole process, and its semaphore is the one limit on Darktrace
-//! calls in flight (`DARKTRACE_CONCURRENCY`), shared by every request. A permit is held for
-//! one attempt only, never across a backoff wait.
+//! One client serves the whole process, and its [`Limiter`] is the one limit on Darktrace
+//! calls in flight, shared by every request: adaptive, from 2 up to `DARKTRACE_CONCURRENCY`
+//! (see [`super::limit`]). A permit is held for one attempt only, never across a backoff
+//! wait.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,8 +16,8 @@ use futures_util::future::BoxFuture;
 use reqwest::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Method, Url};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
 
+use super::limit::{Limiter, Signal};
 use super::retry::{Attempt, Backoff, CallError, classify_status, parse_retry_after};
 use super::sign;
 use super::tls::{self, Cause, Refusal, RefusalSlot, TrustSetup};
@@ -39,6 +40,8 @@ pub type Sleep = Arc<dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync>;
 pub struct CallTally {
     pub calls: AtomicU64,
     pub retries: AtomicU64,
+    /// The concurrency limit after the request's last attempt (0: no call made).
+    pub concurrency_limit: AtomicUsize,
 }
 
 impl CallTally {
@@ -48,6 +51,9 @@ impl CallTally {
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
     }
+    pub fn concurrency_limit(&self) -> usize {
+        self.concurrency_limit.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Clone)]
@@ -56,7 +62,7 @@ pub struct DarktraceClient {
     base: Url,
     public_token: SecretString,
     private_token: SecretString,
-    permits: Arc<Semaphore>,
+    limiter: Arc<Limiter>,
     max_retries: u32,
     backoff: Backoff,
     clock: Clock,
@@ -104,7 +110,7 @@ impl DarktraceClient {
             base: config.base_url.clone(),
             public_token: config.public_token.clone(),
             private_token: config.private_token.clone(),
-            permits: Arc::new(Semaphore::new(config.concurrency)),
+            limiter: Arc::new(Limiter::new(config.concurrency)),
             max_retries: config.max_retries,
             backoff: config.backoff,
             clock: Arc::new(Utc::now),
@@ -136,6 +142,11 @@ impl DarktraceClient {
     pub fn with_max_retries(mut self, max_retries: u32) -> Self {
         self.max_retries = max_retries;
         self
+    }
+
+    /// How many calls may be in flight now (the adaptive limit).
+    pub fn concurrency_limit(&self) -> usize {
+        self.limiter.limit()
     }
 
     pub fn base_url(&self) -> &Url {
@@ -235,13 +246,13 @@ impl DarktraceClient {
         loop {
             let started = Instant::now();
             let outcome = {
-                let _permit = self
-                    .permits
-                    .acquire()
-                    .await
-                    .expect("semaphore never closed");
+                let permit = self.limiter.acquire().await;
                 tally.calls.fetch_add(1, Ordering::Relaxed);
-                self.attempt(&method, query, &body).await
+                let (outcome, signal) = self.attempt(&method, query, &body).await;
+                let limit = permit.finish(signal);
+                tally.concurrency_limit.store(limit, Ordering::Relaxed);
+                metrics::gauge!(telemetry::DARKTRACE_CONCURRENCY_LIMIT).set(limit as f64);
+                outcome
             };
             // An attempt is `retried` only when another one follows; the last attempt of a
             // call that ran out of retries counts under its failure class.
@@ -276,8 +287,14 @@ impl DarktraceClient {
         }
     }
 
-    /// One signed attempt. Signs afresh: the date is part of the signature.
-    async fn attempt(&self, method: &Method, query: &str, body: &Bytes) -> Result<Bytes, Attempt> {
+    /// One signed attempt, and what its answer says about the appliance's load. Signs
+    /// afresh: the date is part of the signature.
+    async fn attempt(
+        &self,
+        method: &Method,
+        query: &str,
+        body: &Bytes,
+    ) -> (Result<Bytes, Attempt>, Signal) {
         let date = sign::date_header((self.clock)());
         let signed_part: &[u8] = if *method == Method::GET {
             query.as_bytes()
@@ -308,20 +325,26 @@ impl DarktraceClient {
         }
         let response = match request.send().await {
             Ok(response) => response,
-            Err(e) => return Err(transport_attempt(&e, self.trust)),
+            Err(e) => return transport_failure(&e, self.trust),
         };
         let status = response.status();
+        let signal = match status.as_u16() {
+            200..=299 => Signal::Answered,
+            429 | 503 => Signal::Overload,
+            _ => Signal::Neutral,
+        };
         let location = header_text(&response, LOCATION);
         let retry_after = header_text(&response, RETRY_AFTER)
             .and_then(|v| parse_retry_after(&v, std::time::SystemTime::now()));
         let bytes = match response.bytes().await {
             Ok(bytes) => bytes,
-            Err(e) => return Err(transport_attempt(&e, self.trust)),
+            Err(e) => return transport_failure(&e, self.trust),
         };
-        match classify_status(status, location.as_deref(), retry_after, &bytes) {
+        let outcome = match classify_status(status, location.as_deref(), retry_after, &bytes) {
             Attempt::Done => Ok(bytes),
             other => Err(other),
-        }
+        };
+        (outcome, signal)
     }
 }
 
@@ -358,6 +381,22 @@ fn parse_answer<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CallEr
             "Darktrace answered 200 with a body that is not the expected JSON".into(),
         )
     })
+}
+
+/// A failure before any complete HTTP answer, and its signal: a timeout is overload.
+fn transport_failure(
+    error: &reqwest::Error,
+    trust: TrustSetup,
+) -> (Result<Bytes, Attempt>, Signal) {
+    let attempt = transport_attempt(error, trust);
+    let signal = match &attempt {
+        Attempt::Retry {
+            error: CallError::Timeout,
+            ..
+        } => Signal::Overload,
+        _ => Signal::Neutral,
+    };
+    (Err(attempt), signal)
 }
 
 /// A failure before any HTTP answer: TLS problems are final, the rest worth a retry.

@@ -2,6 +2,7 @@
 //! the client that puts them together.
 
 pub mod client;
+pub mod limit;
 pub mod proxy;
 pub mod retry;
 pub mod sign;

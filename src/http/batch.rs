@@ -11,6 +11,7 @@ use crate::darktrace::CallTally;
 use crate::deadline::Deadline;
 use crate::http::problem::Problem;
 use crate::http::{AppState, request};
+use crate::offload;
 use crate::outcome::{Outcome, Reason, Report};
 use crate::pipeline::RequestSettings;
 use crate::threatq::{self, Batch};
@@ -26,10 +27,11 @@ pub async fn export(
     let started = Instant::now();
     request::check_query(&state.config, query.as_deref())?;
     // Each item is judged as soon as it is read, while its bytes are still in the cache.
-    let (screening, overrides) =
+    let (screening, overrides) = offload::off_workers(|| {
         threatq::read_batch(&body, state.config.limits.objects_per_run, || {
             state.exporter.screener.start()
-        })?;
+        })
+    })?;
     let settings = request::settings(&state.config, &overrides, query.as_deref())?;
     let tally = CallTally::default();
     let report = state
@@ -49,7 +51,8 @@ fn batch_and_settings<'b>(
     body: &'b Bytes,
 ) -> Result<(Batch<'b>, RequestSettings), Problem> {
     request::check_query(&state.config, query)?;
-    let batch = threatq::parse_batch(body, state.config.limits.objects_per_run)?;
+    let batch =
+        offload::off_workers(|| threatq::parse_batch(body, state.config.limits.objects_per_run))?;
     let settings = request::settings(&state.config, &batch.overrides, query)?;
     Ok((batch, settings))
 }
@@ -154,6 +157,7 @@ pub fn log_summary(action: &'static str, report: &Report<'_>, tally: &CallTally,
         removals = s.removals,
         darktrace_calls = tally.calls(),
         darktrace_retries = tally.retries(),
+        darktrace_concurrency_limit = tally.concurrency_limit(),
         duration_ms = started.elapsed().as_millis() as u64,
         "batch finished"
     );
@@ -180,7 +184,7 @@ pub fn report_response(report: &Report<'_>) -> Response {
     // Sized for the usual result (about 180 bytes), so a large answer is not copied again
     // each time the buffer would have had to grow.
     let mut body = Vec::with_capacity(512 + report.results.len() * 192);
-    match serde_json::to_writer(&mut body, report) {
+    match offload::off_workers(|| serde_json::to_writer(&mut body, report)) {
         Ok(()) => {
             let mut response = (status, body).into_response();
             response.headers_mut().insert(

@@ -52,7 +52,7 @@ impl Exporter {
         } else {
             deadline_verdict()
         };
-        let screened = screening.finish(&pending);
+        let screened = crate::offload::off_workers(|| screening.finish(&pending));
         let mut results = screened.results;
         if !settings.dry_run {
             self.send_adds(&screened.accepted, settings, deadline, tally, &mut results)

@@ -22,6 +22,10 @@ pub struct SimulateArgs {
     /// Milliseconds of latency added to every answer.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Capacity: answer 503 with Retry-After (--retry-after, else 1 s) to a call arriving
+    /// while N are in progress. 0: no cap.
+    #[arg(long, default_value_t = 0)]
+    pub max_in_flight: usize,
     /// Answer the first N calls with --fail-status.
     #[arg(long, default_value_t = 0)]
     pub fail_first: u32,
@@ -80,6 +84,7 @@ pub async fn run(args: SimulateArgs) -> std::io::Result<()> {
         reset_after_change: args.reset_after_change,
         clock_offset_secs: args.clock_offset_secs,
         sign_decoded_query: args.sign_decoded_query,
+        max_in_flight: args.max_in_flight,
         ..Faults::default()
     };
     let mut tokens = vec![TokenPair {

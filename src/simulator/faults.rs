@@ -42,9 +42,19 @@ pub struct Faults {
     pub reject_entries: Vec<String>,
     /// Check a GET's signature over the percent-decoded query instead of the bytes sent.
     pub sign_decoded_query: bool,
+    /// Capacity: a call arriving while this many are in progress is answered 503 with
+    /// `Retry-After` (`retry_after_secs`, else 1) at once. 0: no cap.
+    pub max_in_flight: usize,
 }
 
 impl Faults {
+    /// Whether a call arriving with `in_flight` calls in progress (itself included) is
+    /// over capacity, and the `Retry-After` seconds to send it.
+    pub fn over_capacity(&self, in_flight: usize) -> Option<u64> {
+        (self.max_in_flight > 0 && in_flight > self.max_in_flight)
+            .then(|| self.retry_after_secs.unwrap_or(1))
+    }
+
     /// The status of an injected failure, consuming one if any is due. `is_read` says
     /// whether the call is a GET, which `fail_next_reads` also applies to.
     pub fn take_failure(&mut self, is_read: bool) -> Option<(u16, Option<u64>)> {
@@ -115,6 +125,20 @@ mod tests {
         assert_eq!(f.take_failure(true), None);
         assert!(f.take_hang(false) && !f.take_hang(false));
         assert!(f.take_reset() && !f.take_reset());
+    }
+
+    #[test]
+    fn calls_beyond_capacity_are_refused_with_a_wait() {
+        let mut f = Faults {
+            max_in_flight: 3,
+            ..Faults::default()
+        };
+        assert_eq!(f.over_capacity(3), None);
+        assert_eq!(f.over_capacity(4), Some(1));
+        f.retry_after_secs = Some(0);
+        assert_eq!(f.over_capacity(4), Some(0));
+        f.max_in_flight = 0;
+        assert_eq!(f.over_capacity(1000), None, "no cap");
     }
 
     #[test]

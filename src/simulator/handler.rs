@@ -27,10 +27,11 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
 struct InFlight<'a>(&'a Shared);
 
 impl<'a> InFlight<'a> {
-    fn enter(shared: &'a Shared) -> Self {
+    /// Counts the call in; returns how many are in progress with it.
+    fn enter(shared: &'a Shared) -> (Self, usize) {
         let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        InFlight(shared)
+        (InFlight(shared), now)
     }
 }
 
@@ -47,11 +48,11 @@ async fn intelfeed(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let _in_flight = InFlight::enter(&shared);
-    let latency = shared.faults.lock().expect("faults lock").latency;
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
+    let (_in_flight, now_in_flight) = InFlight::enter(&shared);
+    let (latency, over_capacity) = {
+        let faults = shared.faults.lock().expect("faults lock");
+        (faults.latency, faults.over_capacity(now_in_flight))
+    };
     let query = query.unwrap_or_default();
     let date = headers
         .get("dtapi-date")
@@ -68,6 +69,15 @@ async fn intelfeed(
         status,
         date: date.clone(),
     };
+    if let Some(retry_after) = over_capacity {
+        shared.overloaded.fetch_add(1, Ordering::SeqCst);
+        let (status, response) = injected_failure(503, Some(retry_after));
+        shared.record(|| record(status, body));
+        return response;
+    }
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let (hang, injected) = {
         let mut faults = shared.faults.lock().expect("faults lock");
         let hang = faults.take_hang(method == Method::GET);

@@ -51,6 +51,8 @@ struct Shared {
     skip_recording: AtomicBool,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// Calls refused for want of capacity (`Faults::max_in_flight`).
+    overloaded: AtomicUsize,
 }
 
 /// A running simulator: its address, and a window on what it holds and saw.
@@ -153,6 +155,17 @@ impl Simulator {
     /// The most calls that were in progress at once.
     pub fn max_in_flight(&self) -> usize {
         self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Starts counting [`Simulator::max_in_flight`] afresh, from the calls in progress now.
+    pub fn reset_max_in_flight(&self) {
+        let now = self.shared.in_flight.load(Ordering::SeqCst);
+        self.shared.max_in_flight.store(now, Ordering::SeqCst);
+    }
+
+    /// How many calls were refused 503 for want of capacity (`Faults::max_in_flight`).
+    pub fn overloaded(&self) -> usize {
+        self.shared.overloaded.load(Ordering::SeqCst)
     }
 
     /// Read access to the entries (expired ones dropped first).

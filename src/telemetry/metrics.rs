@@ -31,6 +31,9 @@ pub const PULL_LAST_SUCCESS: &str = "pull_last_success_timestamp_seconds";
 pub const PULL_DURATION: &str = "pull_duration_seconds";
 /// Counter: items of pulls by `outcome`, a sync's removals included.
 pub const PULL_ITEMS: &str = "pull_items_total";
+/// Gauge: how many Darktrace calls may be in flight now (the adaptive limit, at most
+/// `DARKTRACE_CONCURRENCY`).
+pub const DARKTRACE_CONCURRENCY_LIMIT: &str = "darktrace_concurrency_limit";
 /// Gauge, always 1: the running `version`.
 pub const BUILD_INFO: &str = "darktrace_export_build_info";
 
@@ -101,5 +104,9 @@ fn describe() {
     );
     describe_histogram!(PULL_DURATION, Unit::Seconds, "Duration of one pull");
     describe_counter!(PULL_ITEMS, "Items of pulls by outcome");
+    describe_gauge!(
+        DARKTRACE_CONCURRENCY_LIMIT,
+        "Darktrace calls that may be in flight now (adaptive, at most DARKTRACE_CONCURRENCY)"
+    );
     describe_gauge!(BUILD_INFO, "Always 1; the version label says what runs");
 }

@@ -10,6 +10,7 @@ mod helpers;
 mod spec;
 
 mod auth;
+mod capacity;
 mod check;
 mod cli;
 mod deploy;
