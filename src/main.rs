@@ -202,9 +202,11 @@ fn warn_about_risky_settings(config: &Config) {
     if config.darktrace.base_url.scheme() == "http" {
         tracing::warn!("DARKTRACE_HOST uses http://: calls to Darktrace are not encrypted");
     }
-    if !config.darktrace.verify_tls {
+    if !config.darktrace.trust.verify {
         tracing::warn!("ENABLE_SSL_VERIFICATION=false: any certificate from Darktrace is accepted");
-    } else if !config.darktrace.cert_sha256.is_empty() && config.darktrace.ca_pem.is_some() {
+    } else if !config.darktrace.trust.cert_sha256.is_empty()
+        && config.darktrace.trust.ca_pem.is_some()
+    {
         tracing::warn!(
             "DARKTRACE_CERT_SHA256 is set: only certificates with those fingerprints are accepted, and DARKTRACE_CA_FILE is not used"
         );
@@ -239,7 +241,7 @@ fn warn_about_risky_settings(config: &Config) {
                 "THREATQ_URL uses http://: ThreatQ credentials and indicators are not encrypted"
             );
         }
-        if !threatq.verify_tls {
+        if !threatq.trust.verify {
             tracing::warn!(
                 "THREATQ_ENABLE_SSL_VERIFICATION=false: any certificate from ThreatQ is accepted"
             );

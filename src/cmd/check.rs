@@ -68,9 +68,9 @@ pub async fn probe(
     };
     let transport = if config.base_url.scheme() != "https" {
         "the connection is plain HTTP (not encrypted)".to_owned()
-    } else if config.verify_tls && !config.cert_sha256.is_empty() {
+    } else if config.trust.verify && !config.trust.cert_sha256.is_empty() {
         "TLS (certificate pinned by DARKTRACE_CERT_SHA256)".to_owned()
-    } else if config.verify_tls {
+    } else if config.trust.verify {
         "TLS".to_owned()
     } else {
         "TLS (certificate NOT verified: ENABLE_SSL_VERIFICATION=false)".to_owned()

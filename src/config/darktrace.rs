@@ -8,10 +8,10 @@ use secrecy::SecretString;
 use crate::cli::ServeArgs;
 use crate::darktrace::proxy::{ProxyEnv, ProxyRoute};
 use crate::darktrace::retry::Backoff;
-use crate::darktrace::tls::Fingerprint;
 
 use super::ConfigError;
 use super::parse::{parse_bool, parse_number};
+use super::trust::{DARKTRACE_TRUST, TlsTrust};
 
 /// How to reach and sign for Darktrace.
 #[derive(Debug, Clone)]
@@ -24,17 +24,14 @@ pub struct DarktraceConfig {
     /// The proxy Darktrace calls go through, chosen at start from the proxy variables
     /// (`None`: direct, also whenever `disable_proxies` is set).
     pub proxy: Option<ProxyRoute>,
-    pub verify_tls: bool,
-    /// PEM bytes of extra CAs to trust.
-    pub ca_pem: Option<Vec<u8>>,
+    /// `ENABLE_SSL_VERIFICATION`, `DARKTRACE_CA_FILE`, `DARKTRACE_CERT_SHA256`.
+    pub trust: TlsTrust,
     pub batch_size: usize,
     pub concurrency: usize,
     pub timeout: Duration,
     pub max_retries: u32,
     /// Waits between retries. Not a setting: the default suits Darktrace; tests shorten it.
     pub backoff: Backoff,
-    /// `DARKTRACE_CERT_SHA256`: when not empty, the only certificates Darktrace may present.
-    pub cert_sha256: Vec<Fingerprint>,
 }
 
 impl DarktraceConfig {
@@ -59,18 +56,12 @@ impl DarktraceConfig {
         private_token: SecretString,
         proxy_env: &ProxyEnv,
     ) -> Result<Self, ConfigError> {
-        let ca_pem = match &args.darktrace_ca_file {
-            Some(path) => Some(std::fs::read(path).map_err(|e| {
-                ConfigError::new(
-                    "DARKTRACE_CA_FILE",
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?),
-            None => None,
-        };
-        if let Some(pem) = &ca_pem {
-            crate::darktrace::tls::ca_certificates(pem)?;
-        }
+        let trust = TlsTrust::read(
+            DARKTRACE_TRUST,
+            &args.enable_ssl_verification,
+            args.darktrace_ca_file.as_deref(),
+            args.darktrace_cert_sha256.as_deref(),
+        )?;
         let disable_proxies = parse_bool("DISABLE_PROXIES", &args.disable_proxies)?;
         let proxy = if disable_proxies {
             None
@@ -83,8 +74,7 @@ impl DarktraceConfig {
             private_token,
             disable_proxies,
             proxy,
-            verify_tls: parse_bool("ENABLE_SSL_VERIFICATION", &args.enable_ssl_verification)?,
-            ca_pem,
+            trust,
             batch_size: parse_number(
                 "DARKTRACE_BATCH_SIZE",
                 &args.darktrace_batch_size,
@@ -105,10 +95,6 @@ impl DarktraceConfig {
             )?),
             max_retries: parse_number("DARKTRACE_MAX_RETRIES", &args.darktrace_max_retries, 0, 10)?,
             backoff: Backoff::default(),
-            cert_sha256: match &args.darktrace_cert_sha256 {
-                Some(raw) => crate::darktrace::tls::parse_pins(raw)?,
-                None => Vec::new(),
-            },
         })
     }
 }

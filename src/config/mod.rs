@@ -7,6 +7,7 @@ mod limits;
 mod parse;
 mod screen;
 mod threatq;
+mod trust;
 
 pub use darktrace::DarktraceConfig;
 pub use limits::{ExportDefaults, Limits};
@@ -16,6 +17,7 @@ pub use parse::{
 };
 pub use screen::ScreenConfig;
 pub use threatq::{PullMode, ThreatqAuth, ThreatqConfig};
+pub use trust::{DARKTRACE_TRUST, THREATQ_TRUST, TlsTrust, TrustNames};
 
 use std::net::SocketAddr;
 
@@ -240,7 +242,7 @@ mod tests {
         assert_eq!(config.darktrace.base_url.as_str(), "https://dt.example/");
         assert_eq!(config.defaults.source, "ThreatQ");
         assert_eq!(config.defaults.days_to_expiration, 0);
-        assert!(config.darktrace.verify_tls);
+        assert!(config.darktrace.trust.verify);
         assert!(!config.darktrace.disable_proxies);
         assert_eq!(config.limits.objects_per_run, 10_000);
         assert_eq!(config.darktrace.batch_size, 5000);

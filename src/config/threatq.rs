@@ -7,11 +7,11 @@ use std::time::Duration;
 use reqwest::Url;
 use secrecy::SecretString;
 
+use super::trust::{THREATQ_TRUST, TlsTrust};
 use crate::cli::ServeArgs;
-use crate::darktrace::tls::Fingerprint;
 
 use super::ConfigError;
-use super::parse::{parse_bool, parse_number, read_setting_file};
+use super::parse::{parse_number, read_setting_file};
 
 /// How the service proves who it is to ThreatQ's `/api/token`.
 #[derive(Debug, Clone)]
@@ -52,9 +52,8 @@ pub struct ThreatqConfig {
     pub auth: ThreatqAuth,
     pub collection: String,
     pub page_size: usize,
-    pub verify_tls: bool,
-    pub ca_pem: Option<Vec<u8>>,
-    pub cert_sha256: Vec<Fingerprint>,
+    /// `THREATQ_ENABLE_SSL_VERIFICATION`, `THREATQ_CA_FILE`, `THREATQ_CERT_SHA256`.
+    pub trust: TlsTrust,
     pub mode: PullMode,
     /// `PULL_INTERVAL_SECS`; `None` = only on request.
     pub interval: Option<Duration>,
@@ -134,24 +133,12 @@ impl ThreatqConfig {
                 "is not a collection hash (letters, digits, '-' and '_' only)",
             ));
         }
-        let ca_pem = match &args.threatq_ca_file {
-            Some(path) => Some(std::fs::read(path).map_err(|e| {
-                ConfigError::new(
-                    "THREATQ_CA_FILE",
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?),
-            None => None,
-        };
-        if let Some(pem) = &ca_pem {
-            crate::darktrace::tls::ca_certificates(pem)
-                .map_err(|e| renamed(e, "THREATQ_CA_FILE"))?;
-        }
-        let cert_sha256 = match &args.threatq_cert_sha256 {
-            Some(raw) => crate::darktrace::tls::parse_pins(raw)
-                .map_err(|e| renamed(e, "THREATQ_CERT_SHA256"))?,
-            None => Vec::new(),
-        };
+        let trust = TlsTrust::read(
+            THREATQ_TRUST,
+            &args.threatq_enable_ssl_verification,
+            args.threatq_ca_file.as_deref(),
+            args.threatq_cert_sha256.as_deref(),
+        )?;
         let mode = match args.pull_mode.trim().to_ascii_lowercase().as_str() {
             "sync" => PullMode::Sync,
             "export" => PullMode::Export,
@@ -174,12 +161,7 @@ impl ThreatqConfig {
             auth,
             collection,
             page_size: parse_number("THREATQ_PAGE_SIZE", &args.threatq_page_size, 1, 10_000)?,
-            verify_tls: parse_bool(
-                "THREATQ_ENABLE_SSL_VERIFICATION",
-                &args.threatq_enable_ssl_verification,
-            )?,
-            ca_pem,
-            cert_sha256,
+            trust,
             mode,
             interval: (interval_secs > 0).then(|| Duration::from_secs(interval_secs)),
             timeout,
@@ -251,11 +233,6 @@ fn optional_secret(
         Some(s) if s.expose_secret().is_empty() => Err(ConfigError::new(setting, "is empty")),
         other => Ok(other),
     })
-}
-
-/// The same problem, named after the ThreatQ setting rather than the Darktrace one.
-fn renamed(error: ConfigError, setting: &'static str) -> ConfigError {
-    ConfigError::new(setting, error.problem.replace("DARKTRACE_", "THREATQ_"))
 }
 
 #[cfg(test)]

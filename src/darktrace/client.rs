@@ -84,7 +84,7 @@ impl std::fmt::Debug for DarktraceClient {
 impl DarktraceClient {
     /// Builds the client; a CA bundle that does not parse is a configuration error.
     pub fn new(config: &DarktraceConfig) -> Result<Self, ConfigError> {
-        let (tls, tls_refusals) = tls::client_config(config)?;
+        let (tls, tls_refusals) = tls::client_config(&config.trust)?;
         let mut builder = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .redirect(reqwest::redirect::Policy::none())
@@ -115,7 +115,7 @@ impl DarktraceClient {
             backoff: config.backoff,
             clock: Arc::new(Utc::now),
             sleep: Arc::new(|wait| tokio::time::sleep(wait).boxed()),
-            trust: TrustSetup::of(config),
+            trust: TrustSetup::of(&config.trust),
             tls_refusals,
         })
     }

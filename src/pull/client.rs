@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::{ConfigError, DarktraceConfig, ThreatqAuth, ThreatqConfig};
+use crate::config::{ConfigError, ThreatqAuth, ThreatqConfig};
 use crate::darktrace::retry::{Backoff, parse_retry_after};
 use crate::darktrace::tls;
 
@@ -97,16 +97,7 @@ impl ThreatqClient {
     /// Builds the client, trusting ThreatQ's certificate as the Darktrace settings would
     /// (public roots, `THREATQ_CA_FILE`, `THREATQ_CERT_SHA256`, or nothing checked).
     pub fn new(config: &ThreatqConfig) -> Result<Self, ConfigError> {
-        let mut trust = DarktraceConfig::new(config.base_url.clone(), "", "");
-        trust.verify_tls = config.verify_tls;
-        trust.ca_pem = config.ca_pem.clone();
-        trust.cert_sha256 = config.cert_sha256.clone();
-        let (tls, _refusals) = tls::client_config(&trust).map_err(|e| {
-            ConfigError::new(
-                "THREATQ_CA_FILE",
-                e.problem.replace("DARKTRACE_", "THREATQ_"),
-            )
-        })?;
+        let (tls, _refusals) = tls::client_config(&config.trust)?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .redirect(reqwest::redirect::Policy::none())

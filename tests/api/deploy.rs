@@ -604,9 +604,9 @@ async fn the_dashboard_and_the_alerts_use_only_metrics_the_service_exports() {
         },
         collection: "h".into(),
         page_size: 10,
-        verify_tls: true,
-        ca_pem: None,
-        cert_sha256: Vec::new(),
+        trust: darktrace_export::config::TlsTrust::public_roots(
+            darktrace_export::config::THREATQ_TRUST,
+        ),
         mode: PullMode::Export,
         interval: None,
         timeout: std::time::Duration::from_secs(10),

@@ -396,9 +396,9 @@ fn config_pulling(tq_url: &str, dt: &Simulator) -> darktrace_export::config::Con
         },
         collection: HASH.into(),
         page_size: 2,
-        verify_tls: true,
-        ca_pem: None,
-        cert_sha256: Vec::new(),
+        trust: darktrace_export::config::TlsTrust::public_roots(
+            darktrace_export::config::THREATQ_TRUST,
+        ),
         mode: PullMode::Sync,
         interval: None,
         timeout: Duration::from_secs(10),

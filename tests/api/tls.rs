@@ -33,7 +33,7 @@ async fn a_self_signed_certificate_is_refused_by_default_as_darktrace_tls() {
 async fn trusting_the_certificate_with_darktrace_ca_file_exports() {
     let (sim, identity) = tls_simulator().await;
     let mut config = config_for(&sim);
-    config.darktrace.ca_pem = Some(identity.cert_pem.clone().into_bytes());
+    config.darktrace.trust.ca_pem = Some(identity.cert_pem.clone().into_bytes());
     let app = spawn_with(sim, config).await;
     let (status, report) = app.export_or_fail(&two_indicators()).await;
     assert_eq!(status, 200, "{report:#}");
@@ -46,7 +46,7 @@ async fn another_ca_does_not_make_the_certificate_trusted() {
     let (sim, _) = tls_simulator().await;
     let other = darktrace_export::simulator::SelfSigned::generate(&[]).unwrap();
     let mut config = config_for(&sim);
-    config.darktrace.ca_pem = Some(other.cert_pem.into_bytes());
+    config.darktrace.trust.ca_pem = Some(other.cert_pem.into_bytes());
     let app = spawn_with(sim, config).await;
     let (_, report) = app.export_or_fail(&two_indicators()).await;
     assert_eq!(
@@ -59,7 +59,7 @@ async fn another_ca_does_not_make_the_certificate_trusted() {
 async fn with_verification_off_any_certificate_is_accepted() {
     let (sim, _) = tls_simulator().await;
     let mut config = config_for(&sim);
-    config.darktrace.verify_tls = false;
+    config.darktrace.trust.verify = false;
     let app = spawn_with(sim, config).await;
     let (status, report) = app.export_or_fail(&two_indicators()).await;
     assert_eq!(status, 200, "{report:#}");
@@ -160,7 +160,7 @@ async fn presenting(identity: &SelfSigned) -> Simulator {
 }
 
 fn fingerprint_of(pem: &str) -> Fingerprint {
-    Fingerprint::of(ca_certificates(pem.as_bytes()).unwrap()[0].as_ref())
+    Fingerprint::of(ca_certificates(pem.as_bytes(), "DARKTRACE_CA_FILE").unwrap()[0].as_ref())
 }
 
 /// Exports two indicators through `sim` with `trust` applied to the configuration;
@@ -200,7 +200,7 @@ async fn a_ca_flagged_self_signed_certificate_is_refused_alone_and_accepted_as_a
 
     let pem = identity.cert_pem.clone().into_bytes();
     let (status, details) = export_with(presenting(&identity).await, |c| {
-        c.darktrace.ca_pem = Some(pem)
+        c.darktrace.trust.ca_pem = Some(pem)
     })
     .await;
     assert_eq!(status, 200, "{details:?}");
@@ -211,7 +211,7 @@ async fn an_explicit_ca_false_self_signed_certificate_in_the_ca_file_works() {
     let identity = SelfSigned::generate_not_ca(&[]).unwrap();
     let pem = identity.cert_pem.clone().into_bytes();
     let (status, details) = export_with(presenting(&identity).await, |c| {
-        c.darktrace.ca_pem = Some(pem)
+        c.darktrace.trust.ca_pem = Some(pem)
     })
     .await;
     assert_eq!(status, 200, "{details:?}");
@@ -222,7 +222,7 @@ async fn a_ca_file_with_another_ca_flagged_certificate_is_refused() {
     let identity = SelfSigned::generate_ca_flagged(&[]).unwrap();
     let other = SelfSigned::generate_ca_flagged(&[]).unwrap();
     let (status, details) = export_with(presenting(&identity).await, |c| {
-        c.darktrace.ca_pem = Some(other.cert_pem.into_bytes())
+        c.darktrace.trust.ca_pem = Some(other.cert_pem.into_bytes())
     })
     .await;
     assert_eq!(status, 502);
@@ -239,7 +239,7 @@ async fn the_right_pin_is_accepted_without_chain_or_name_checks() {
     ] {
         let pin = fingerprint_of(&identity.cert_pem);
         let (status, details) = export_with(presenting(&identity).await, |c| {
-            c.darktrace.cert_sha256 = vec![pin]
+            c.darktrace.trust.cert_sha256 = vec![pin]
         })
         .await;
         assert_eq!(status, 200, "{details:?}");
@@ -251,7 +251,7 @@ async fn a_wrong_pin_is_refused_naming_the_setting() {
     let identity = SelfSigned::generate_ca_flagged(&[]).unwrap();
     let wrong = Fingerprint::of(b"some other certificate");
     let (status, details) = export_with(presenting(&identity).await, |c| {
-        c.darktrace.cert_sha256 = vec![wrong]
+        c.darktrace.trust.cert_sha256 = vec![wrong]
     })
     .await;
     assert_eq!(status, 502);
@@ -264,13 +264,13 @@ async fn with_pins_set_a_certificate_that_webpki_trusts_but_no_pin_matches_is_re
     let leaf = authority.issue(&["127.0.0.1"]).unwrap();
     let ca = authority.cert_pem.clone().into_bytes();
     let (status, _) = export_with(presenting(&leaf).await, |c| {
-        c.darktrace.ca_pem = Some(ca.clone())
+        c.darktrace.trust.ca_pem = Some(ca.clone())
     })
     .await;
     assert_eq!(status, 200, "the chain alone is trusted");
     let (status, details) = export_with(presenting(&leaf).await, |c| {
-        c.darktrace.ca_pem = Some(ca);
-        c.darktrace.cert_sha256 = vec![Fingerprint::of(b"another")];
+        c.darktrace.trust.ca_pem = Some(ca);
+        c.darktrace.trust.cert_sha256 = vec![Fingerprint::of(b"another")];
     })
     .await;
     assert_eq!(status, 502);
@@ -283,12 +283,12 @@ async fn a_pinned_certificate_from_a_server_without_its_key_is_refused() {
     let pin = fingerprint_of(&identity.cert_pem);
     let impostor = identity.impostor().unwrap();
     let (status, _) = export_with(presenting(&impostor).await, |c| {
-        c.darktrace.cert_sha256 = vec![pin]
+        c.darktrace.trust.cert_sha256 = vec![pin]
     })
     .await;
     assert_eq!(status, 502, "the handshake signature is verified");
     let (status, _) = export_with(presenting(&identity).await, |c| {
-        c.darktrace.cert_sha256 = vec![pin]
+        c.darktrace.trust.cert_sha256 = vec![pin]
     })
     .await;
     assert_eq!(status, 200);
@@ -300,14 +300,16 @@ async fn a_private_ca_chain_checks_the_name() {
     let ca = authority.cert_pem.clone().into_bytes();
     let right = authority.issue(&["127.0.0.1"]).unwrap();
     let (status, details) = export_with(presenting(&right).await, |c| {
-        c.darktrace.ca_pem = Some(ca.clone())
+        c.darktrace.trust.ca_pem = Some(ca.clone())
     })
     .await;
     assert_eq!(status, 200, "{details:?}");
 
     let wrong = authority.issue(&["dt.other.example"]).unwrap();
-    let (status, details) =
-        export_with(presenting(&wrong).await, |c| c.darktrace.ca_pem = Some(ca)).await;
+    let (status, details) = export_with(presenting(&wrong).await, |c| {
+        c.darktrace.trust.ca_pem = Some(ca)
+    })
+    .await;
     assert_eq!(status, 502);
     assert!(
         details[0].contains("dt.other.example") && details[0].contains("DARKTRACE_HOST"),
@@ -357,7 +359,7 @@ async fn check_never_advises_the_ca_file_once_it_is_set_and_refused() {
     let fp = fingerprint_of(&identity.cert_pem);
     let sim = presenting(&identity).await;
     let other = SelfSigned::generate(&[]).unwrap().cert_pem.into_bytes();
-    let line = check_line(&sim, |c| c.ca_pem = Some(other))
+    let line = check_line(&sim, |c| c.trust.ca_pem = Some(other))
         .await
         .unwrap_err();
     assert!(line.starts_with("tls: "), "{line}");
@@ -374,7 +376,9 @@ async fn check_lists_the_names_a_certificate_holds_when_the_host_is_not_one() {
     let leaf = authority.issue(&["dt.other.example", "10.9.8.7"]).unwrap();
     let sim = presenting(&leaf).await;
     let ca = authority.cert_pem.clone().into_bytes();
-    let line = check_line(&sim, |c| c.ca_pem = Some(ca)).await.unwrap_err();
+    let line = check_line(&sim, |c| c.trust.ca_pem = Some(ca))
+        .await
+        .unwrap_err();
     assert!(line.starts_with("tls: "), "{line}");
     assert!(
         line.contains("it holds dt.other.example, 10.9.8.7: set DARKTRACE_HOST to one of them"),
@@ -392,7 +396,9 @@ async fn check_says_an_expired_certificate_has_expired() {
     let leaf = authority.issue_expired(&["127.0.0.1"]).unwrap();
     let sim = presenting(&leaf).await;
     let ca = authority.cert_pem.clone().into_bytes();
-    let line = check_line(&sim, |c| c.ca_pem = Some(ca)).await.unwrap_err();
+    let line = check_line(&sim, |c| c.trust.ca_pem = Some(ca))
+        .await
+        .unwrap_err();
     assert!(line.contains("expired"), "{line}");
     assert!(line.contains("2021-01-01"), "{line}");
     assert!(line.contains("clock"), "{line}");
@@ -403,9 +409,11 @@ async fn check_says_which_pin_the_certificate_does_not_match() {
     let identity = SelfSigned::generate(&[]).unwrap();
     let fp = fingerprint_of(&identity.cert_pem);
     let sim = presenting(&identity).await;
-    let line = check_line(&sim, |c| c.cert_sha256 = vec![Fingerprint::of(b"old")])
-        .await
-        .unwrap_err();
+    let line = check_line(&sim, |c| {
+        c.trust.cert_sha256 = vec![Fingerprint::of(b"old")]
+    })
+    .await
+    .unwrap_err();
     assert!(line.contains("matches no DARKTRACE_CERT_SHA256"), "{line}");
     assert!(line.contains(&fp.to_string()), "{line}");
 }

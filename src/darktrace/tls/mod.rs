@@ -24,7 +24,7 @@ use rustls::{
     SignatureScheme,
 };
 
-use crate::config::{ConfigError, DarktraceConfig};
+use crate::config::{ConfigError, TlsTrust};
 
 mod diagnosis;
 
@@ -86,21 +86,23 @@ impl std::fmt::Debug for Fingerprint {
     }
 }
 
-/// `DARKTRACE_CERT_SHA256`: comma-separated fingerprints; empty means none.
-pub fn parse_pins(raw: &str) -> Result<Vec<Fingerprint>, ConfigError> {
+/// `DARKTRACE_CERT_SHA256` (or ThreatQ's, named by `setting`): comma-separated
+/// fingerprints; empty means none.
+pub fn parse_pins(raw: &str, setting: &'static str) -> Result<Vec<Fingerprint>, ConfigError> {
     raw.split([',', '\n'])
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|one| {
-            Fingerprint::parse(one).map_err(|p| ConfigError::new("DARKTRACE_CERT_SHA256", p))
-        })
+        .map(|one| Fingerprint::parse(one).map_err(|p| ConfigError::new(setting, p)))
         .collect()
 }
 
-/// The certificates of a `DARKTRACE_CA_FILE`, each checked to be a certificate that can be
-/// trusted; every problem names the setting.
-pub fn ca_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let fail = |p: String| ConfigError::new("DARKTRACE_CA_FILE", p);
+/// The certificates of a CA file (`DARKTRACE_CA_FILE`, or ThreatQ's, named by `setting`),
+/// each checked to be a certificate that can be trusted; every problem names the setting.
+pub fn ca_certificates(
+    pem: &[u8],
+    setting: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let fail = |p: String| ConfigError::new(setting, p);
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| fail(format!("is not a PEM bundle: {e}")))?;
@@ -127,10 +129,10 @@ pub struct TrustSetup {
 }
 
 impl TrustSetup {
-    pub fn of(config: &DarktraceConfig) -> TrustSetup {
+    pub fn of(trust: &TlsTrust) -> TrustSetup {
         TrustSetup {
-            ca_file: config.ca_pem.is_some(),
-            pins: !config.cert_sha256.is_empty(),
+            ca_file: trust.ca_pem.is_some(),
+            pins: !trust.cert_sha256.is_empty(),
         }
     }
 }
@@ -159,10 +161,11 @@ impl std::error::Error for PinMismatch {}
 
 /// The TLS configuration of the Darktrace client (ALPN as reqwest sets it: h2, then
 /// HTTP/1.1), and the slot its verifier records refusals in.
-pub fn client_config(config: &DarktraceConfig) -> Result<(ClientConfig, RefusalSlot), ConfigError> {
+pub fn client_config(config: &TlsTrust) -> Result<(ClientConfig, RefusalSlot), ConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let slot = RefusalSlot::default();
-    let trust = if !config.verify_tls {
+    let names = config.names;
+    let trust = if !config.verify {
         Trust::Anything
     } else if !config.cert_sha256.is_empty() {
         Trust::Pinned(config.cert_sha256.clone())
@@ -170,20 +173,20 @@ pub fn client_config(config: &DarktraceConfig) -> Result<(ClientConfig, RefusalS
         let mut roots = RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         let exact = match &config.ca_pem {
-            Some(pem) => ca_certificates(pem)?,
+            Some(pem) => ca_certificates(pem, names.ca_file)?,
             None => Vec::new(),
         };
         for cert in &exact {
             roots.add(cert.clone()).map_err(|e| {
                 ConfigError::new(
-                    "DARKTRACE_CA_FILE",
+                    names.ca_file,
                     format!("holds a certificate that cannot be trusted ({e})"),
                 )
             })?;
         }
         let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
-            .map_err(|e| ConfigError::new("DARKTRACE_CA_FILE", format!("cannot be used ({e})")))?;
+            .map_err(|e| ConfigError::new(names.ca_file, format!("cannot be used ({e})")))?;
         Trust::WebPki { webpki, exact }
     };
     let verifier = Arc::new(DarktraceVerifier {
@@ -193,7 +196,7 @@ pub fn client_config(config: &DarktraceConfig) -> Result<(ClientConfig, RefusalS
     });
     let mut tls = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConfigError::new("DARKTRACE_HOST", format!("TLS setup failed: {e}")))?
+        .map_err(|e| ConfigError::new(names.host, format!("TLS setup failed: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
@@ -334,12 +337,12 @@ mod tests {
             &"G".repeat(64),
             "sha256 Fingerprint=",
         ] {
-            let err = parse_pins(bad).unwrap_err();
+            let err = parse_pins(bad, "DARKTRACE_CERT_SHA256").unwrap_err();
             assert_eq!(err.setting, "DARKTRACE_CERT_SHA256", "{bad}");
         }
         let two = format!("{}, {}", &OPENSSL_LINE[19..], "00".repeat(32));
-        assert_eq!(parse_pins(&two).unwrap().len(), 2);
-        assert!(parse_pins(" ").unwrap().is_empty());
+        assert_eq!(parse_pins(&two, "DARKTRACE_CERT_SHA256").unwrap().len(), 2);
+        assert!(parse_pins(" ", "DARKTRACE_CERT_SHA256").unwrap().is_empty());
     }
 
     #[test]
@@ -358,11 +361,12 @@ mod tests {
     fn a_pem_with_garbage_inside_names_the_ca_file() {
         let pem =
             "-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
-        let err = ca_certificates(pem.as_bytes()).unwrap_err();
+        let err = ca_certificates(pem.as_bytes(), "DARKTRACE_CA_FILE").unwrap_err();
         assert_eq!(err.setting, "DARKTRACE_CA_FILE", "{err}");
-        let err = ca_certificates(b"-----BEGIN CERTIFICATE-----\n!!!\n").unwrap_err();
+        let err = ca_certificates(b"-----BEGIN CERTIFICATE-----\n!!!\n", "DARKTRACE_CA_FILE")
+            .unwrap_err();
         assert_eq!(err.setting, "DARKTRACE_CA_FILE", "{err}");
-        let err = ca_certificates(b"no pem here").unwrap_err();
+        let err = ca_certificates(b"no pem here", "DARKTRACE_CA_FILE").unwrap_err();
         assert!(err.problem.contains("no PEM certificate"), "{err}");
     }
 }
