@@ -155,6 +155,11 @@ async fn serve(mut args: ServeArgs) -> ExitCode {
     };
     telemetry::init(config.log_format);
     warn_about_risky_settings(&config);
+    if config.api_tokens.is_empty() {
+        tracing::warn!(
+            "no API_TOKENS: /export, /remove, /sync and /pull accept unauthenticated requests"
+        );
+    }
     // Before the port opens, so a signal sent once the service answers is always handled.
     let shutdown = shutdown_signal();
     let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
@@ -246,9 +251,6 @@ fn warn_about_risky_settings(config: &Config) {
                 "THREATQ_ENABLE_SSL_VERIFICATION=false: any certificate from ThreatQ is accepted"
             );
         }
-    }
-    if config.api_tokens.is_empty() {
-        tracing::warn!("no API_TOKENS: /export, /remove and /sync accept unauthenticated requests");
     }
 }
 
