@@ -239,6 +239,37 @@ fn reconcile() {
     }
 }
 
+/// The critical path of a 100k `/export` before the calls: reading and screening with the
+/// results list growing from empty, against the list sized from the body up front.
+fn critical_path() {
+    let screener = Screener::new(&ScreenConfig::default(), Some("dt.corp.example"));
+    let pending = Verdict::new(Reason::DryRun, "valid; would be sent to Darktrace");
+    let body = collection::threatq_collection(INDICATORS, 1);
+    println!("\ncritical path, alternated, {} rounds", mechanism_rounds());
+    println!(
+        "| stage | variant | median | range | vs first (medians) | vs first (per round: median, range) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let mut growing = || {
+        let started = Instant::now();
+        let (judged, _) = read_batch(black_box(&body), INDICATORS, || screener.start()).unwrap();
+        black_box(judged.finish(&pending));
+        started.elapsed()
+    };
+    let mut sized = || {
+        let started = Instant::now();
+        let (judged, _) = read_batch(black_box(&body), INDICATORS, || {
+            screener.start_for_body(body.len(), INDICATORS)
+        })
+        .unwrap();
+        black_box(judged.finish(&pending));
+        started.elapsed()
+    };
+    let names = ["results growing", "results sized from the body"];
+    let times = alternate(&mut [(names[0], &mut growing), (names[1], &mut sized)]);
+    print_stage("read and screen 100k", &names, &times, ("ms", 1e3));
+}
+
 criterion_group!(benches, screening);
 
 fn main() {
@@ -246,4 +277,5 @@ fn main() {
     Criterion::default().configure_from_args().final_summary();
     alternated_ratio();
     reconcile();
+    critical_path();
 }

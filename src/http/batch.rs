@@ -28,8 +28,12 @@ pub async fn export(
     request::check_query(&state.config, query.as_deref())?;
     // Each item is judged as soon as it is read, while its bytes are still in the cache.
     let (screening, overrides) = offload::off_workers(|| {
-        threatq::read_batch(&body, state.config.limits.objects_per_run, || {
-            state.exporter.screener.start()
+        let objects_per_run = state.config.limits.objects_per_run;
+        threatq::read_batch(&body, objects_per_run, || {
+            state
+                .exporter
+                .screener
+                .start_for_body(body.len(), objects_per_run)
         })
     })?;
     let settings = request::settings(&state.config, &overrides, query.as_deref())?;
