@@ -188,7 +188,7 @@ pub fn report_response(report: &Report<'_>) -> Response {
     // Sized for the usual result (about 180 bytes), so a large answer is not copied again
     // each time the buffer would have had to grow.
     let mut body = Vec::with_capacity(512 + report.results.len() * 192);
-    match offload::off_workers(|| serde_json::to_writer(&mut body, report)) {
+    match offload::off_workers(|| report.write_json(&mut body)) {
         Ok(()) => {
             let mut response = (status, body).into_response();
             response.headers_mut().insert(
