@@ -12,7 +12,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use darktrace_export::config::ScreenConfig;
 use darktrace_export::darktrace::sign;
 use darktrace_export::darktrace::wire::AddCall;
-use darktrace_export::outcome::{Reason, Verdict};
+use darktrace_export::outcome::{Reason, Report, Summary, Verdict};
 use darktrace_export::pipeline::reconcile;
 use darktrace_export::screen::{Accepted, Screener};
 use darktrace_export::threatq::{parse_batch, read_batch};
@@ -239,6 +239,81 @@ fn reconcile() {
     }
 }
 
+/// The critical path of a 100k `/export` before the calls: reading and screening with the
+/// results list growing from empty, against the list sized from the body up front.
+fn critical_path() {
+    let screener = Screener::new(&ScreenConfig::default(), Some("dt.corp.example"));
+    let pending = Verdict::new(Reason::DryRun, "valid; would be sent to Darktrace");
+    let body = collection::threatq_collection(INDICATORS, 1);
+    println!("\ncritical path, alternated, {} rounds", mechanism_rounds());
+    println!(
+        "| stage | variant | median | range | vs first (medians) | vs first (per round: median, range) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let mut growing = || {
+        let started = Instant::now();
+        let (judged, _) = read_batch(black_box(&body), INDICATORS, || screener.start()).unwrap();
+        black_box(judged.finish(&pending));
+        started.elapsed()
+    };
+    let mut sized = || {
+        let started = Instant::now();
+        let (judged, _) = read_batch(black_box(&body), INDICATORS, || {
+            screener.start_for_body(body.len(), INDICATORS)
+        })
+        .unwrap();
+        black_box(judged.finish(&pending));
+        started.elapsed()
+    };
+    let names = ["results growing", "results sized from the body"];
+    let times = alternate(&mut [(names[0], &mut growing), (names[1], &mut sized)]);
+    print_stage("read and screen 100k", &names, &times, ("ms", 1e3));
+}
+
+/// Writing the answer to a 100k `/export`: serde_json's writer against the report's own,
+/// which copies strings that need no escaping as they are.
+fn answer_writing() {
+    let screener = Screener::new(&ScreenConfig::default(), Some("dt.corp.example"));
+    let pending = Verdict::new(Reason::DryRun, "valid; would be sent to Darktrace");
+    let body = collection::threatq_collection(INDICATORS, 1);
+    let (judged, _) = read_batch(&body, INDICATORS, || screener.start()).unwrap();
+    let results = judged.finish(&pending).results;
+    let report = Report {
+        source: "ThreatQ".into(),
+        expiry: Some("2026-12-27T17:52:02".into()),
+        dry_run: true,
+        summary: Summary::of(&results),
+        results,
+        removals: None,
+    };
+    let capacity = 512 + report.results.len() * 192;
+    let mut with_serde = || {
+        let started = Instant::now();
+        let mut out = Vec::with_capacity(capacity);
+        serde_json::to_writer(&mut out, black_box(&report)).unwrap();
+        black_box(out);
+        started.elapsed()
+    };
+    let mut own = || {
+        let started = Instant::now();
+        let mut out = Vec::with_capacity(capacity);
+        black_box(&report).write_json(&mut out).unwrap();
+        black_box(out);
+        started.elapsed()
+    };
+    println!(
+        "\nanswer writing, alternated, {} rounds",
+        mechanism_rounds()
+    );
+    println!(
+        "| stage | variant | median | range | vs first (medians) | vs first (per round: median, range) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let names = ["serde_json::to_writer", "Report::write_json"];
+    let times = alternate(&mut [(names[0], &mut with_serde), (names[1], &mut own)]);
+    print_stage("write the 100k answer", &names, &times, ("ms", 1e3));
+}
+
 criterion_group!(benches, screening);
 
 fn main() {
@@ -246,4 +321,6 @@ fn main() {
     Criterion::default().configure_from_args().final_summary();
     alternated_ratio();
     reconcile();
+    critical_path();
+    answer_writing();
 }

@@ -278,6 +278,86 @@ impl Report<'_> {
     }
 }
 
+impl Report<'_> {
+    /// Writes the report as `serde_json::to_writer` does, byte for byte, with the strings of
+    /// the results that need no escaping (almost all of them) copied as they are.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"source\":");
+        serde_json::to_writer(&mut *out, &self.source)?;
+        out.extend_from_slice(b",\"expiry\":");
+        serde_json::to_writer(&mut *out, &self.expiry)?;
+        out.extend_from_slice(if self.dry_run {
+            b",\"dry_run\":true,\"summary\":"
+        } else {
+            b",\"dry_run\":false,\"summary\":"
+        });
+        serde_json::to_writer(&mut *out, &self.summary)?;
+        out.extend_from_slice(b",\"results\":[");
+        for (n, result) in self.results.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            result.write_json(out)?;
+        }
+        out.push(b']');
+        if let Some(removals) = &self.removals {
+            out.extend_from_slice(b",\"removals\":");
+            serde_json::to_writer(&mut *out, removals)?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+}
+
+impl ItemResult<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"index\":");
+        serde_json::to_writer(&mut *out, &self.index)?;
+        if let Some(id) = &self.id {
+            out.extend_from_slice(b",\"id\":");
+            serde_json::to_writer(&mut *out, id)?;
+        }
+        if let Some(type_name) = &self.type_name {
+            out.extend_from_slice(b",\"type\":");
+            write_str(out, type_name)?;
+        }
+        if let Some(value) = &self.value {
+            out.extend_from_slice(b",\"value\":");
+            write_str(out, value)?;
+        }
+        out.extend_from_slice(b",\"outcome\":\"");
+        out.extend_from_slice(self.outcome.as_str().as_bytes());
+        out.push(b'"');
+        if let Some(exported_value) = &self.exported_value {
+            out.extend_from_slice(b",\"exported_value\":");
+            write_str(out, exported_value)?;
+        }
+        out.extend_from_slice(b",\"reason\":\"");
+        out.extend_from_slice(self.reason.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"detail\":");
+        write_str(out, &self.detail)?;
+        out.push(b'}');
+        Ok(())
+    }
+}
+
+/// A JSON string: copied between quotes when no byte needs escaping (no control character,
+/// quote or backslash), else written by serde_json.
+fn write_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
+    // Checked without stopping early, so the check runs on whole words at a time.
+    let needs_escape = text.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if needs_escape {
+        return serde_json::to_writer(out, text);
+    }
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+    Ok(())
+}
+
 /// A Darktrace entry that `/sync` removed (or plans to) without it being in the request.
 ///
 /// `value` is the name as Darktrace lists it; `outcome` is `removed`, `failed` or (dry run,
@@ -405,6 +485,98 @@ mod tests {
         // Counting per reason indexes an array by `reason as usize`.
         for (place, reason) in Reason::ALL.iter().copied().enumerate() {
             assert_eq!(reason as usize, place, "{reason:?}");
+        }
+    }
+
+    fn report(
+        results: Vec<ItemResult<'static>>,
+        removals: Option<Vec<Removal>>,
+    ) -> Report<'static> {
+        Report {
+            source: "Threat\"Q\\ é".into(),
+            expiry: None,
+            dry_run: false,
+            summary: Summary::of(&results),
+            results,
+            removals,
+        }
+    }
+
+    #[test]
+    fn the_report_is_written_as_serde_json_writes_it() {
+        let texts = [
+            "plain.example",
+            "",
+            "say \"hi\"",
+            "back\\slash",
+            "tab\tnew\nline\r",
+            "\u{0}\u{1f}\u{7f}",
+            "Überprüft ünïcödé \u{2028} 🦀",
+            "/slash",
+        ];
+        let mut results = Vec::new();
+        for (index, text) in texts.iter().enumerate() {
+            let mut r = result(Reason::ALL[index % Reason::ALL.len()]);
+            r.index = index;
+            r.id = Some(if index % 2 == 0 {
+                ItemId::Text((*text).into())
+            } else {
+                ItemId::Number(serde_json::Number::from_f64(1.5).unwrap())
+            });
+            r.type_name = Some(Cow::Borrowed(text));
+            r.value = Some(Cow::Owned((*text).into()));
+            r.exported_value = (index % 3 != 0).then_some(Cow::Borrowed(text));
+            r.detail = Cow::Owned((*text).into());
+            results.push(r);
+        }
+        // Every reason and outcome, by their names.
+        results.extend(Reason::ALL.iter().map(|reason| result(*reason)));
+        let removal = Removal {
+            value: "a\"b".into(),
+            outcome: Outcome::Removed,
+            reason: Reason::Removed,
+            detail: "gone".into(),
+        };
+        for removals in [None, Some(vec![removal])] {
+            let mut report = report(results.clone(), removals);
+            for (expiry, dry_run) in [(None, false), (Some("2026-12-27T17:52:02\n".into()), true)] {
+                report.expiry = expiry;
+                report.dry_run = dry_run;
+                let mut written = Vec::new();
+                report.write_json(&mut written).unwrap();
+                assert_eq!(
+                    String::from_utf8(written).unwrap(),
+                    serde_json::to_string(&report).unwrap()
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_strings_are_written_as_serde_json_writes_them(
+            texts in proptest::collection::vec(
+                (proptest::option::of(".*"), proptest::option::of(".*"), proptest::option::of(".*"), ".*", proptest::option::of(".*")),
+                0..8,
+            ),
+        ) {
+            let results = texts
+                .into_iter()
+                .enumerate()
+                .map(|(index, (type_name, value, exported_value, detail, id))| ItemResult {
+                    index,
+                    id: id.map(ItemId::Text),
+                    type_name: type_name.map(Cow::Owned),
+                    value: value.map(Cow::Owned),
+                    exported_value: exported_value.map(Cow::Owned),
+                    detail: Cow::Owned(detail),
+                    ..result(Reason::ALL[index % Reason::ALL.len()])
+                })
+                .collect();
+            let report = report(results, None);
+            let mut written = Vec::new();
+            report.write_json(&mut written).unwrap();
+            proptest::prop_assert_eq!(written, serde_json::to_vec(&report).unwrap());
         }
     }
 

@@ -28,8 +28,12 @@ pub async fn export(
     request::check_query(&state.config, query.as_deref())?;
     // Each item is judged as soon as it is read, while its bytes are still in the cache.
     let (screening, overrides) = offload::off_workers(|| {
-        threatq::read_batch(&body, state.config.limits.objects_per_run, || {
-            state.exporter.screener.start()
+        let objects_per_run = state.config.limits.objects_per_run;
+        threatq::read_batch(&body, objects_per_run, || {
+            state
+                .exporter
+                .screener
+                .start_for_body(body.len(), objects_per_run)
         })
     })?;
     let settings = request::settings(&state.config, &overrides, query.as_deref())?;
@@ -184,7 +188,7 @@ pub fn report_response(report: &Report<'_>) -> Response {
     // Sized for the usual result (about 180 bytes), so a large answer is not copied again
     // each time the buffer would have had to grow.
     let mut body = Vec::with_capacity(512 + report.results.len() * 192);
-    match offload::off_workers(|| serde_json::to_writer(&mut body, report)) {
+    match offload::off_workers(|| report.write_json(&mut body)) {
         Ok(()) => {
             let mut response = (status, body).into_response();
             response.headers_mut().insert(

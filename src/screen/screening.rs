@@ -21,7 +21,9 @@ pub struct Screening<'s, 'a> {
     accepted: Vec<Accepted>,
     /// The first item of each wire value. The key is a copy of the value `accepted` holds:
     /// one short allocation per accepted value, under 5% of screening (BENCHMARKS.md).
-    first_seen: HashMap<String, usize>,
+    /// Hashed with foldhash, seeded at random per table: several times cheaper than SipHash
+    /// on short names.
+    first_seen: HashMap<String, usize, foldhash::fast::RandomState>,
     /// Items settled as duplicates: (item, the first item of its value).
     duplicates: Vec<(usize, usize)>,
     /// Values of items whose status is excluded, by the first such item: no other
@@ -136,10 +138,20 @@ impl<'s, 'a> Screening<'s, 'a> {
             screener,
             results: Vec::with_capacity(items),
             accepted: Vec::new(),
-            first_seen: HashMap::new(),
+            // Most items of a batch are first values: sized for half the items expected, a
+            // large batch's table is rehashed once at most.
+            first_seen: HashMap::with_capacity_and_hasher(
+                items / 2,
+                foldhash::fast::RandomState::default(),
+            ),
             duplicates: Vec::new(),
             revoked: HashMap::new(),
         }
+    }
+
+    #[cfg(test)]
+    pub(super) fn results_capacity(&self) -> usize {
+        self.results.capacity()
     }
 
     /// Keeps back every value an excluded item holds, and gives each accepted item
