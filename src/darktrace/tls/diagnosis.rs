@@ -248,7 +248,7 @@ mod tests {
         ))));
         assert_eq!(Cause::of(&ca), Some(Cause::CaAsEndEntity));
         let pin = rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
-            PinMismatch,
+            PinMismatch("DARKTRACE_CERT_SHA256"),
         ))));
         assert_eq!(Cause::of(&pin), Some(Cause::PinMismatch));
         assert_eq!(

@@ -147,13 +147,14 @@ pub struct Refusal {
 /// Where the verifier leaves its last refusal.
 pub type RefusalSlot = Arc<Mutex<Option<Refusal>>>;
 
-/// The refusal of a certificate that matches no `DARKTRACE_CERT_SHA256` fingerprint.
+/// The refusal of a certificate that matches no fingerprint of the setting it names
+/// (`DARKTRACE_CERT_SHA256` or `THREATQ_CERT_SHA256`).
 #[derive(Debug)]
-pub struct PinMismatch;
+pub struct PinMismatch(pub &'static str);
 
 impl std::fmt::Display for PinMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the certificate matches no DARKTRACE_CERT_SHA256 fingerprint")
+        write!(f, "the certificate matches no {} fingerprint", self.0)
     }
 }
 
@@ -191,6 +192,7 @@ pub fn client_config(config: &TlsTrust) -> Result<(ClientConfig, RefusalSlot), C
     };
     let verifier = Arc::new(DarktraceVerifier {
         trust,
+        pins_setting: names.cert_sha256,
         provider: provider.clone(),
         refusals: slot.clone(),
     });
@@ -221,6 +223,8 @@ enum Trust {
 #[derive(Debug)]
 struct DarktraceVerifier {
     trust: Trust,
+    /// The pins' setting, named in a refusal.
+    pins_setting: &'static str,
     provider: Arc<CryptoProvider>,
     refusals: RefusalSlot,
 }
@@ -240,7 +244,10 @@ impl DarktraceVerifier {
                 if pins.contains(&Fingerprint::of(end_entity)) {
                     Ok(ServerCertVerified::assertion())
                 } else {
-                    Err(CertificateError::Other(OtherError(Arc::new(PinMismatch))).into())
+                    Err(CertificateError::Other(OtherError(Arc::new(PinMismatch(
+                        self.pins_setting,
+                    ))))
+                    .into())
                 }
             }
             Trust::WebPki { webpki, exact } => webpki
