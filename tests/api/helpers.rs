@@ -99,6 +99,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// POSTs to `path` with the API token and no body (`/pull`), whatever the answer.
+    pub async fn post_empty(&self, path: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// POSTs raw `body` to `path` with the API token and `content_type`.
     pub async fn post_raw(
         &self,

@@ -417,13 +417,7 @@ async fn post_pull_answers_the_report_and_409_while_a_pull_runs() {
     let anonymous = app.http.post(app.url("/pull")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
 
-    let dry = app
-        .http
-        .post(app.url("/pull?dry_run=true"))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let dry = app.post_empty("/pull?dry_run=true").await;
     assert_eq!(dry.status(), 200);
     let dry: Value = dry.json().await.unwrap();
     assert_eq!(dry["dry_run"], true);
@@ -435,13 +429,7 @@ async fn post_pull_answers_the_report_and_409_while_a_pull_runs() {
         async move { request.send().await.unwrap() }
     });
     helpers::eventually("the first pull waits on ThreatQ", || tq.held() == 1).await;
-    let second = app
-        .http
-        .post(app.url("/pull"))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let second = app.post_empty("/pull").await;
     let problem = helpers::expect_problem(second, 409).await;
     assert_eq!(
         problem["type"],
@@ -487,13 +475,7 @@ async fn a_failing_threatq_is_a_502_problem_and_health_stays_green() {
     let dt = darktrace(&[]).await;
     let config = config_pulling(&closed.url(), &dt);
     let app = helpers::spawn_with(dt, config).await;
-    let response = app
-        .http
-        .post(app.url("/pull"))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_empty("/pull").await;
     let problem = helpers::expect_problem(response, 502).await;
     assert_eq!(
         problem["type"],
@@ -509,13 +491,7 @@ async fn a_failing_threatq_is_a_502_problem_and_health_stays_green() {
 #[tokio::test]
 async fn post_pull_without_threatq_is_a_clear_409_problem() {
     let app = helpers::spawn().await;
-    let response = app
-        .http
-        .post(app.url("/pull"))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_empty("/pull").await;
     let problem = helpers::expect_problem(response, 409).await;
     assert_eq!(
         problem["type"],
