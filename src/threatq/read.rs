@@ -60,6 +60,98 @@ pub fn read_batch<'a, S: ItemSink<'a> + Send>(
     objects_per_run: usize,
     new_sink: impl Fn() -> S,
 ) -> Result<(S, BodyOverrides), ReadError> {
+    let (sink, read) = read_whole(body, objects_per_run, new_sink, &|line, column| {
+        (line, column)
+    })?;
+    Ok((sink, settle(read, 0, objects_per_run)?))
+}
+
+/// Where a skeleton (see [`super::stream`]) begins to copy the body as it is: its
+/// positions from there on are the body's, shifted.
+#[derive(Debug, Clone)]
+pub(super) struct SkeletonPlace {
+    /// The `0`s standing for the items of the open list already read.
+    pub placeholders: usize,
+    pub skeleton_at: usize,
+    pub body_at: usize,
+    /// Newlines in the body before `body_at`, and the body offset where its line begins.
+    pub newlines_before: usize,
+    pub line_start: usize,
+}
+
+impl SkeletonPlace {
+    /// The body's line and column of the skeleton's `line` and `column` (serde_json's
+    /// count: line from 1, column the bytes before the position on its line).
+    fn body_position(&self, skeleton: &[u8], line: usize, column: usize) -> (usize, usize) {
+        let line_begins = if line <= 1 {
+            0
+        } else {
+            skeleton
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .nth(line - 2)
+                .map_or(skeleton.len(), |(at, _)| at + 1)
+        };
+        let at = (line_begins + column).min(skeleton.len());
+        if at < self.skeleton_at {
+            return (line, column);
+        }
+        let copied = &skeleton[self.skeleton_at..at];
+        let newlines = copied.iter().filter(|b| **b == b'\n').count();
+        let line_start = copied
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(self.line_start, |last| self.body_at + last + 1);
+        let body_at = self.body_at + copied.len();
+        (1 + self.newlines_before + newlines, body_at - line_start)
+    }
+}
+
+/// Reads the skeleton a streamed body leaves (its items already handed to `sink`, counted
+/// in `streamed`), refusing it as [`read_batch`] refuses the whole body, at the body's own
+/// line and column; items the skeleton itself holds go to `sink` after the others.
+pub(super) fn read_skeleton<S: ItemSink<'static>>(
+    skeleton: &[u8],
+    objects_per_run: usize,
+    streamed: usize,
+    copied: Option<&SkeletonPlace>,
+    sink: &mut S,
+) -> Result<BodyOverrides, ReadError> {
+    let position = |line, column| match copied {
+        Some(place) => place.body_position(skeleton, line, column),
+        None => (line, column),
+    };
+    // The `0`s stand for the open list's items: that list is the body's own, counted
+    // against OBJECTS_PER_RUN from its start.
+    let (max_items, counted) = match copied {
+        Some(place) => (objects_per_run, streamed - place.placeholders),
+        None => (objects_per_run.saturating_sub(streamed), streamed),
+    };
+    let (items, read) = read_whole(skeleton, max_items, Vec::new, &position)?;
+    if copied.is_some_and(|place| place.placeholders > 0) {
+        // Copied from where the body goes wrong, so the read above refused it.
+        return Err(ReadError::NotJson(
+            "the body could not be read to its end".into(),
+        ));
+    }
+    for item in items {
+        sink.take(item.into_owned());
+    }
+    settle(read, counted, objects_per_run)
+}
+
+/// The body's line and column for serde_json's.
+type Position<'p> = &'p dyn Fn(usize, usize) -> (usize, usize);
+
+/// Reads `body` whole into a sink from `new_sink`: raw keys first, then, when that read
+/// refuses it, again with keys as text and the path tracked (see [`read_batch`]).
+fn read_whole<'a, S: ItemSink<'a> + Send>(
+    body: &'a [u8],
+    objects_per_run: usize,
+    new_sink: impl Fn() -> S,
+    position: Position<'_>,
+) -> Result<(S, BatchRead), ReadError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ReadError::NotJson(
             "the body is empty; send a JSON array of indicators, or an object with \"data\" or \"indicators\""
@@ -82,19 +174,30 @@ pub fn read_batch<'a, S: ItemSink<'a> + Send>(
         Ok(read) => read,
         Err(_) => {
             sink = new_sink();
-            read_checked(body, objects_per_run, &mut sink)?
+            read_checked(body, objects_per_run, &mut sink, position)?
         }
     };
+    Ok((sink, read))
+}
+
+/// The refusals that need the whole body read: a stray key, then too many items
+/// (`more_items` read elsewhere counted too).
+fn settle(
+    read: BatchRead,
+    more_items: usize,
+    objects_per_run: usize,
+) -> Result<BodyOverrides, ReadError> {
     if let Some(stray) = &read.stray_key {
         return Err(ReadError::StrayKey(stray.clone()));
     }
-    if read.total > objects_per_run {
+    let total = read.total + more_items;
+    if total > objects_per_run {
         return Err(ReadError::TooMany {
-            total: read.total,
+            total,
             max: objects_per_run,
         });
     }
-    Ok((sink, read.overrides))
+    Ok(read.overrides)
 }
 
 /// The first read: keys raw, no path tracked.
@@ -120,6 +223,7 @@ fn read_checked<'a, S: ItemSink<'a>>(
     body: &'a [u8],
     objects_per_run: usize,
     sink: &mut S,
+    position: Position<'_>,
 ) -> Result<BatchRead, ReadError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let seed = BatchSeed {
@@ -133,15 +237,15 @@ fn read_checked<'a, S: ItemSink<'a>>(
         &mut track,
     ));
     match read {
-        Err(e) => Err(json_problem(&e, &track.path().to_string())),
+        Err(e) => Err(json_problem(&e, &track.path().to_string(), position)),
         Ok(read) => match deserializer.end() {
-            Err(e) => Err(json_problem(&e, ".")),
+            Err(e) => Err(json_problem(&e, ".", position)),
             Ok(()) => Ok(read),
         },
     }
 }
 
-fn json_problem(error: &serde_json::Error, path: &str) -> ReadError {
+fn json_problem(error: &serde_json::Error, path: &str, position: Position<'_>) -> ReadError {
     use serde_json::error::Category;
     match error.classify() {
         Category::Data => {
@@ -152,12 +256,13 @@ fn json_problem(error: &serde_json::Error, path: &str) -> ReadError {
             };
             ReadError::WrongShape(format!("{}{at}", strip_position(error)))
         }
-        Category::Syntax | Category::Eof | Category::Io => ReadError::NotJson(format!(
-            "body is not valid JSON: {} at line {} column {}",
-            strip_position(error),
-            error.line(),
-            error.column()
-        )),
+        Category::Syntax | Category::Eof | Category::Io => {
+            let (line, column) = position(error.line(), error.column());
+            ReadError::NotJson(format!(
+                "body is not valid JSON: {} at line {line} column {column}",
+                strip_position(error),
+            ))
+        }
     }
 }
 
