@@ -2,48 +2,82 @@
 
 use std::time::Instant;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Extension, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::darktrace::CallTally;
 use crate::deadline::Deadline;
+use tokio::sync::mpsc;
+
+use crate::http::intake::{self, WholeBody};
 use crate::http::problem::Problem;
 use crate::http::{AppState, request};
 use crate::offload;
 use crate::outcome::{Outcome, Reason, Report};
 use crate::pipeline::RequestSettings;
+use crate::pipeline::export::pending_verdict;
+use crate::screen::Screened;
 use crate::threatq::{self, Batch};
 
 /// Exports each valid indicator to Darktrace under the source.
+///
+/// The body is read and judged while it arrives, on a blocking thread (two for a large
+/// body), never on the async workers; the calls leave once its last item is judged.
 #[tracing::instrument(name = "export", skip_all)]
 pub async fn export(
     State(state): State<AppState>,
     Extension(deadline): Extension<Deadline>,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, Problem> {
     let started = Instant::now();
     request::check_query(&state.config, query.as_deref())?;
-    // Each item is judged as soon as it is read, while its bytes are still in the cache.
-    let (screening, overrides) = offload::off_workers(|| {
-        let objects_per_run = state.config.limits.objects_per_run;
-        threatq::read_batch(&body, objects_per_run, || {
-            state
-                .exporter
-                .screener
-                .start_for_body(body.len(), objects_per_run)
-        })
-    })?;
-    let settings = request::settings(&state.config, &overrides, query.as_deref())?;
+    let large = intake::declared_length(&headers)
+        .is_some_and(|len| len >= threatq::HANDOFF_FROM_BYTES as u64);
+    let (to_reader, chunks) = mpsc::channel(CHUNKS_AHEAD);
+    let judging = tokio::task::spawn_blocking({
+        let state = state.clone();
+        move || judge_export(&state, chunks, large, query.as_deref())
+    });
+    let fed = intake::feed(body, &state, &deadline, to_reader).await;
+    let judged = judging
+        .await
+        .unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic()));
+    // A body too large, late or cut off is refused as such, whatever its reading made of it.
+    fed?;
+    let (screened, settings) = judged?;
     let tally = CallTally::default();
     let report = state
         .exporter
-        .export_screened(screening, &settings, &deadline, &tally)
+        .export_judged(screened, &settings, &deadline, &tally)
         .await;
     log_summary("export", &report, &tally, started);
     Ok(report_response(&report))
+}
+
+/// Chunks of an `/export` body received but not yet read: enough to keep the reader busy
+/// while the next arrive, few enough that a slow reader holds the client back.
+const CHUNKS_AHEAD: usize = 16;
+
+/// Reads and screens an `/export` body as its chunks arrive, then settles it with the
+/// request's settings (the body's overrides, the query's).
+fn judge_export(
+    state: &AppState,
+    mut chunks: mpsc::Receiver<Bytes>,
+    large: bool,
+    query: Option<&str>,
+) -> Result<(Screened<'static>, RequestSettings), Problem> {
+    let arriving = std::iter::from_fn(|| chunks.blocking_recv());
+    let (screening, overrides) =
+        threatq::read_streamed(arriving, state.config.limits.objects_per_run, large, || {
+            state.exporter.screener.start()
+        })?;
+    let settings = request::settings(&state.config, &overrides, query)?;
+    let screened = screening.finish(&pending_verdict(settings.dry_run));
+    Ok((screened, settings))
 }
 
 /// The batch, read whole into a list (as `/remove` and `/sync` take it), and its settings.
@@ -67,7 +101,7 @@ pub async fn remove(
     State(state): State<AppState>,
     Extension(deadline): Extension<Deadline>,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    WholeBody(body): WholeBody,
 ) -> Result<Response, Problem> {
     let started = Instant::now();
     let (batch, settings) = batch_and_settings(&state, query.as_deref(), &body)?;
@@ -87,7 +121,7 @@ pub async fn sync(
     State(state): State<AppState>,
     Extension(deadline): Extension<Deadline>,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    WholeBody(body): WholeBody,
 ) -> Result<Response, Problem> {
     let started = Instant::now();
     let (batch, settings) = batch_and_settings(&state, query.as_deref(), &body)?;

@@ -2,55 +2,144 @@
 //!
 //! The request's deadline starts when it arrives, not when its body has been read: a client
 //! that trickles its body holds one of the `MAX_CONCURRENT_EXPORTS` permits, so reading the
-//! body must count against `REQUEST_TIMEOUT_SECS` too. The body is buffered here, before the
-//! handler runs, and the deadline handed to the handler as a request extension.
+//! body must count against `REQUEST_TIMEOUT_SECS` too. The middleware checks what the head
+//! says and hands the deadline to the handler as a request extension; the body itself is
+//! read whole ([`WholeBody`], for `/remove` and `/sync`) or handed on chunk by chunk as it
+//! arrives ([`feed`], for `/export`), under the same limit and deadline either way.
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::header;
+use axum::body::{Body, BodyDataStream, Bytes};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use tokio::sync::mpsc;
 
 use crate::deadline::Deadline;
 
 use crate::http::problem::Problem;
 use crate::http::{AppState, request, request_deadline};
 
-/// Middleware for batch routes: checks the content type, reads the whole body (at most
-/// `MAX_BODY_BYTES`, before the deadline) and records the deadline for the handler.
-pub async fn take_in_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Middleware for batch routes: checks the content type and the declared length (at most
+/// `MAX_BODY_BYTES`) and records the deadline for the handler.
+pub async fn take_in_body(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let deadline = Deadline::with_drain(request_deadline(&state.config), &state.drain);
     if let Err(problem) = request::check_content_type(request.headers()) {
         return problem.into_response();
     }
     let limit = state.config.limits.max_body_bytes;
-    let (mut parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
+    if declared_length(request.headers()).is_some_and(|len| len > limit as u64) {
         return too_large(limit).into_response();
     }
-    let bytes = match deadline
-        .run(read_limited(body, limit, initial_capacity(declared)))
-        .await
-    {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(problem)) => return problem.into_response(),
-        Err(_elapsed) => {
-            return Problem::body_timeout(format!(
-                "the body did not arrive within REQUEST_TIMEOUT_SECS ({} s)",
-                state.config.limits.request_timeout.as_secs()
-            ))
-            .into_response();
+    request.extensions_mut().insert(deadline);
+    next.run(request).await
+}
+
+/// The body's `Content-Length`, when it declares one.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// The body of a batch request read whole, at most `MAX_BODY_BYTES`, before the request's
+/// deadline: what `/remove` and `/sync` read.
+pub struct WholeBody(pub Bytes);
+
+impl FromRequest<AppState> for WholeBody {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Problem> {
+        let deadline = arrival_deadline(&request)?;
+        let declared = declared_length(request.headers());
+        let mut arriving = Arriving::new(request.into_body(), state);
+        let mut buffer = Vec::with_capacity(initial_capacity(declared));
+        let read = async {
+            while let Some(chunk) = arriving.next().await? {
+                buffer.extend_from_slice(&chunk);
+            }
+            Ok::<(), Problem>(())
+        };
+        deadline.run(read).await.map_err(|_elapsed| late(state))??;
+        Ok(WholeBody(Bytes::from(buffer)))
+    }
+}
+
+/// The deadline [`take_in_body`] fixed when the request arrived.
+pub fn arrival_deadline(request: &Request) -> Result<Deadline, Problem> {
+    request
+        .extensions()
+        .get::<Deadline>()
+        .cloned()
+        .ok_or_else(|| {
+            tracing::error!("a batch route without its body intake");
+            Problem::internal()
+        })
+}
+
+/// Sends each chunk of `body` to `reader` as it arrives, at most `MAX_BODY_BYTES` in all,
+/// before the deadline. A reader that stops taking (it refused the body) ends the feed
+/// without error: its refusal is the answer.
+pub async fn feed(
+    body: Body,
+    state: &AppState,
+    deadline: &Deadline,
+    reader: mpsc::Sender<Bytes>,
+) -> Result<(), Problem> {
+    let mut arriving = Arriving::new(body, state);
+    let fed = async {
+        while let Some(chunk) = arriving.next().await? {
+            if reader.send(chunk).await.is_err() {
+                break;
+            }
         }
+        Ok::<(), Problem>(())
     };
-    parts.extensions.insert(deadline);
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    deadline.run(fed).await.map_err(|_elapsed| late(state))?
+}
+
+/// A body's chunks as they arrive, refused once they pass `MAX_BODY_BYTES`.
+struct Arriving {
+    stream: BodyDataStream,
+    limit: usize,
+    received: usize,
+}
+
+impl Arriving {
+    fn new(body: Body, state: &AppState) -> Self {
+        Arriving {
+            stream: body.into_data_stream(),
+            limit: state.config.limits.max_body_bytes,
+            received: 0,
+        }
+    }
+
+    /// The next chunk; `None` at the end of the body.
+    async fn next(&mut self) -> Result<Option<Bytes>, Problem> {
+        let Some(chunk) = self.stream.next().await else {
+            return Ok(None);
+        };
+        let chunk = chunk.map_err(|_| {
+            Problem::not_json("the body could not be read to its end (the client stopped sending)")
+        })?;
+        self.received += chunk.len();
+        if self.received > self.limit {
+            return Err(too_large(self.limit));
+        }
+        Ok(Some(chunk))
+    }
+}
+
+fn late(state: &AppState) -> Problem {
+    Problem::body_timeout(format!(
+        "the body did not arrive within REQUEST_TIMEOUT_SECS ({} s)",
+        state.config.limits.request_timeout.as_secs()
+    ))
 }
 
 /// Most of a declared `Content-Length` reserved before the bytes arrive.
@@ -64,23 +153,6 @@ pub fn initial_capacity(declared: Option<u64>) -> usize {
     declared.map_or(0, |len| {
         usize::try_from(len).map_or(RESERVED_UP_FRONT, |len| len.min(RESERVED_UP_FRONT))
     })
-}
-
-/// Reads `body` whole, refusing it as soon as it passes `limit` bytes. The buffer starts at
-/// `capacity` and grows with what arrives.
-async fn read_limited(body: Body, limit: usize, capacity: usize) -> Result<Bytes, Problem> {
-    let mut stream = body.into_data_stream();
-    let mut buffer = Vec::with_capacity(capacity);
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| {
-            Problem::not_json("the body could not be read to its end (the client stopped sending)")
-        })?;
-        if buffer.len() + chunk.len() > limit {
-            return Err(too_large(limit));
-        }
-        buffer.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(buffer))
 }
 
 fn too_large(limit: usize) -> Problem {
@@ -99,17 +171,5 @@ mod tests {
         assert_eq!(initial_capacity(Some(200)), 200);
         assert_eq!(initial_capacity(Some(33_554_432)), RESERVED_UP_FRONT);
         assert_eq!(initial_capacity(Some(u64::MAX)), RESERVED_UP_FRONT);
-    }
-
-    #[tokio::test]
-    async fn a_body_shorter_than_declared_gets_a_buffer_its_own_size() {
-        let bytes = read_limited(
-            Body::from(vec![b'x'; 200]),
-            1 << 25,
-            initial_capacity(Some(1 << 25)),
-        )
-        .await
-        .unwrap();
-        assert_eq!(bytes.len(), 200);
     }
 }

@@ -13,7 +13,7 @@ use crate::darktrace::{CallError, CallTally};
 use crate::deadline::Deadline;
 use crate::indicator::IndicatorType;
 use crate::outcome::{ItemResult, Reason, Report, Verdict, deadline_verdict};
-use crate::screen::{Accepted, Screening};
+use crate::screen::{Accepted, Screened, Screening};
 
 /// What every entry of one add call shares beyond the request's settings.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -36,6 +36,16 @@ fn item_expiry(request: Option<&str>, item: &Accepted) -> Option<String> {
     }
 }
 
+/// The verdict an accepted item holds until Darktrace answers for it: a dry run's, or
+/// `deadline` (not confirmed in time), which only Darktrace's answer replaces.
+pub fn pending_verdict(dry_run: bool) -> Verdict {
+    if dry_run {
+        Verdict::new(Reason::DryRun, "valid; would be sent to Darktrace")
+    } else {
+        deadline_verdict()
+    }
+}
+
 impl Exporter {
     /// Exports a batch whose items were judged as they were read, and answers for each.
     /// `screening` must come from `self.screener.start()`: the export rules, not the
@@ -47,12 +57,20 @@ impl Exporter {
         deadline: &Deadline,
         tally: &CallTally,
     ) -> Report<'a> {
-        let pending = if settings.dry_run {
-            Verdict::new(Reason::DryRun, "valid; would be sent to Darktrace")
-        } else {
-            deadline_verdict()
-        };
+        let pending = pending_verdict(settings.dry_run);
         let screened = crate::offload::off_workers(|| screening.finish(&pending));
+        self.export_judged(screened, settings, deadline, tally)
+            .await
+    }
+
+    /// Exports a batch already judged and finished with [`pending_verdict`].
+    pub async fn export_judged<'a>(
+        &self,
+        screened: Screened<'a>,
+        settings: &RequestSettings,
+        deadline: &Deadline,
+        tally: &CallTally,
+    ) -> Report<'a> {
         let mut results = screened.results;
         if !settings.dry_run {
             self.send_adds(&screened.accepted, settings, deadline, tally, &mut results)

@@ -7,12 +7,12 @@ pub mod handoff;
 pub mod item;
 pub mod overrides;
 pub mod read;
-pub mod stream;
 pub mod score;
+pub mod stream;
 
 pub use batch::{Batch, BatchRead, BatchSeed, ItemSink};
 pub use item::{Indicator, Item, ItemId, KeyReading, Named, RawValue, Text};
 pub use overrides::{BodyOverrides, OVERRIDE_KEYS, StrayKey};
 pub use read::{HANDOFF_FROM_BYTES, ReadError, parse_batch, read_batch};
-pub use stream::read_streamed;
 pub use score::Score;
+pub use stream::read_streamed;

@@ -20,10 +20,39 @@ use super::item::{ItemSeed, Text};
 use super::read::{self, ReadError, SkeletonPlace};
 use super::{BodyOverrides, Item, ItemSink, KeyReading};
 
-/// Reads a body arriving as `chunks`, handing each item to `sink` as soon as its last byte
-/// is here; returns the body's overrides. Refusals are those of [`super::read_batch`] over
-/// the whole body, at the same line and column.
+/// Reads a body arriving as `chunks`, handing each item to a sink from `new_sink` as soon
+/// as its last byte is here; returns the sink and the body's overrides. Refusals are those
+/// of [`super::read_batch`] over the whole body, at the same line and column.
+///
+/// `beside`: the sink takes the items on a second thread while this one reads (see
+/// [`super::handoff`]), for a large body.
 pub fn read_streamed<I, S>(
+    mut chunks: I,
+    objects_per_run: usize,
+    beside: bool,
+    new_sink: impl Fn() -> S,
+) -> Result<(S, BodyOverrides), ReadError>
+where
+    I: Iterator<Item = Bytes>,
+    S: ItemSink<'static> + Send,
+{
+    let read_beside = beside
+        .then(|| {
+            super::handoff::take_beside(new_sink(), |handoff| {
+                read_into(&mut chunks, objects_per_run, handoff)
+            })
+        })
+        .flatten();
+    let (sink, read) = read_beside.unwrap_or_else(|| {
+        let mut sink = new_sink();
+        let read = read_into(&mut chunks, objects_per_run, &mut sink);
+        (sink, read)
+    });
+    Ok((sink, read?))
+}
+
+/// [`read_streamed`] on this thread, into `sink`.
+fn read_into<I, S>(
     chunks: I,
     objects_per_run: usize,
     sink: &mut S,
@@ -433,16 +462,12 @@ mod tests {
 
     fn streamed(body: &[u8], chunk: usize, objects_per_run: usize) -> Read {
         let chunks = body.chunks(chunk.max(1)).map(Bytes::copy_from_slice);
-        let mut items = Vec::new();
-        read_streamed(chunks, objects_per_run, &mut items).map(|overrides| (items, overrides))
+        read_streamed(chunks, objects_per_run, chunk.is_multiple_of(2), Vec::new)
     }
 
     fn whole(body: &[u8], objects_per_run: usize) -> Read {
         read_batch(body, objects_per_run, Vec::new).map(|(items, overrides)| {
-            (
-                items.into_iter().map(Item::into_owned).collect(),
-                overrides,
-            )
+            (items.into_iter().map(Item::into_owned).collect(), overrides)
         })
     }
 
@@ -532,7 +557,11 @@ mod tests {
             for max in [0, 1, 2, 3, 10] {
                 let want = whole(body.as_bytes(), max);
                 for chunk in [1, 4, 100] {
-                    assert_eq!(streamed(body.as_bytes(), chunk, max), want, "{body} max {max}");
+                    assert_eq!(
+                        streamed(body.as_bytes(), chunk, max),
+                        want,
+                        "{body} max {max}"
+                    );
                 }
             }
         }
@@ -571,7 +600,10 @@ mod tests {
     fn item() -> impl Strategy<Value = String> {
         prop_oneof![
             Just(r#"{"type": "FQDN", "value": "a.example"}"#.to_owned()),
-            Just(r#"{"type": {"name": "IP Address"}, "value": "198.51.100.7", "status": "Active"}"#.to_owned()),
+            Just(
+                r#"{"type": {"name": "IP Address"}, "value": "198.51.100.7", "status": "Active"}"#
+                    .to_owned()
+            ),
             Just(r#""not an object""#.to_owned()),
             Just("12345".to_owned()),
             Just("{\"value\": \"line\\nbreak\", \"n\": [1, {\"m\": null}]}".to_owned()),
