@@ -157,17 +157,6 @@ impl Screener {
         Screening::with_capacity(self, 0)
     }
 
-    /// [`Screener::start`] for a body of `body_bytes` bytes holding at most `objects_per_run`
-    /// items: the results are sized up front for the items such a body usually holds, so a
-    /// large batch's list is not copied each time it would have had to grow.
-    pub fn start_for_body<'a>(
-        &self,
-        body_bytes: usize,
-        objects_per_run: usize,
-    ) -> Screening<'_, 'a> {
-        Screening::with_capacity(self, expected_items(body_bytes, objects_per_run))
-    }
-
     /// Value shape, type, status, score, value syntax, protection: the rules that need only
     /// the item itself. A missing or non-string value is a malformed item whatever its type, so it is
     /// reported before the type is looked at.
@@ -353,16 +342,6 @@ fn status_key(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
-/// A ThreatQ indicator object as the API returns it takes several hundred bytes (type, status,
-/// score, hash, timestamps, attributes, sources); sizing for one item per this many bytes
-/// covers the usual objects without reserving far more than a batch of small ones holds.
-const BYTES_PER_ITEM: usize = 512;
-
-/// The items a body of `body_bytes` bytes is expected to hold, at most `objects_per_run`.
-fn expected_items(body_bytes: usize, objects_per_run: usize) -> usize {
-    (body_bytes / BYTES_PER_ITEM).min(objects_per_run)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,16 +349,6 @@ mod tests {
 
     fn screener() -> Screener {
         Screener::new(&ScreenConfig::default(), Some("dt.corp.example"))
-    }
-
-    #[test]
-    fn a_screening_sized_from_the_body_holds_at_most_the_items_a_run_may_hold() {
-        assert_eq!(expected_items(0, 100), 0);
-        assert_eq!(expected_items(100 * BYTES_PER_ITEM, 1000), 100);
-        assert_eq!(expected_items(100 * BYTES_PER_ITEM, 10), 10);
-        let screener = screener();
-        let screening = screener.start_for_body(100 * BYTES_PER_ITEM, 1000);
-        assert!(screening.results_capacity() >= 100);
     }
 
     fn run(json: &str) -> Vec<(Reason, Option<String>)> {

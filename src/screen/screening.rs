@@ -149,11 +149,6 @@ impl<'s, 'a> Screening<'s, 'a> {
         }
     }
 
-    #[cfg(test)]
-    pub(super) fn results_capacity(&self) -> usize {
-        self.results.capacity()
-    }
-
     /// Keeps back every value an excluded item holds, and gives each accepted item
     /// `pending`, the verdict it keeps until Darktrace answers for it.
     pub fn finish(mut self, pending: &Verdict) -> Screened<'a> {
