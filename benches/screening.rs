@@ -260,7 +260,7 @@ fn critical_path() {
     };
     let mut arriving = || {
         let chunks: Vec<bytes::Bytes> = body
-            .chunks(16 * 1024)
+            .chunks(128 * 1024)
             .map(bytes::Bytes::copy_from_slice)
             .collect();
         let started = Instant::now();

@@ -349,8 +349,8 @@ impl<I: Iterator<Item = Bytes>> Input<I> {
         let drop_to = self.mark.min(self.pos) - self.base;
         if drop_to > 0 {
             let dropped = &self.buf[..drop_to];
-            self.newlines += dropped.iter().filter(|b| **b == b'\n').count();
-            if let Some(last) = dropped.iter().rposition(|b| *b == b'\n') {
+            if let Some(last) = memchr::memrchr(b'\n', dropped) {
+                self.newlines += memchr::memchr_iter(b'\n', dropped).count();
                 self.line_start = self.base + last + 1;
             }
             self.buf.drain(..drop_to);
@@ -395,10 +395,8 @@ impl<I: Iterator<Item = Bytes>> Input<I> {
     /// Newlines before `at` (a held body offset) and where its line begins.
     fn line_at(&self, at: usize) -> (usize, usize) {
         let before = &self.buf[..at - self.base];
-        let newlines = self.newlines + before.iter().filter(|b| **b == b'\n').count();
-        let line_start = before
-            .iter()
-            .rposition(|b| *b == b'\n')
+        let newlines = self.newlines + memchr::memchr_iter(b'\n', before).count();
+        let line_start = memchr::memrchr(b'\n', before)
             .map_or(self.line_start, |last| self.base + last + 1);
         (newlines, line_start)
     }
