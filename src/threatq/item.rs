@@ -195,6 +195,19 @@ pub enum Item<'a> {
     NotAnObject,
 }
 
+/// ThreatQ's own type and status names, which nearly every item repeats: an owned item
+/// refers to these rather than holding a copy.
+const COMMON_NAMES: [&str; 8] = [
+    "FQDN",
+    "IP Address",
+    "IPv6 Address",
+    "Active",
+    "Expired",
+    "Indirect",
+    "Review",
+    "Whitelisted",
+];
+
 impl Item<'_> {
     /// The same item holding its own text, so it can outlive the body it was read from
     /// (a pull screens each page and drops it).
@@ -205,7 +218,12 @@ impl Item<'_> {
         fn named(n: Named<'_>) -> Named<'static> {
             match n {
                 Named::Absent => Named::Absent,
-                Named::Name(name) => Named::Name(own(name)),
+                Named::Name(name) => Named::Name(
+                    COMMON_NAMES
+                        .iter()
+                        .find(|common| **common == name)
+                        .map_or_else(|| own(name), |common| Cow::Borrowed(*common)),
+                ),
                 Named::IdOnly => Named::IdOnly,
                 Named::Malformed => Named::Malformed,
             }
