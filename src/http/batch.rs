@@ -55,7 +55,9 @@ pub async fn export(
         .export_judged(screened, &settings, &deadline, &tally)
         .await;
     log_summary("export", &report, &tally, started);
-    Ok(report_response(&report))
+    let response = report_response(&report);
+    offload::drop_off_workers(report);
+    Ok(response)
 }
 
 /// Chunks of an `/export` body received but not yet read: enough to keep the reader busy
