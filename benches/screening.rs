@@ -269,7 +269,10 @@ fn critical_path() {
         black_box(judged.finish(&pending));
         started.elapsed()
     };
-    let names = ["whole body, items borrowed", "arriving in 16 KiB chunks, items owned"];
+    let names = [
+        "whole body, items borrowed",
+        "arriving in 16 KiB chunks, items owned",
+    ];
     let times = alternate(&mut [(names[0], &mut whole), (names[1], &mut arriving)]);
     print_stage("read and screen 100k", &names, &times, ("ms", 1e3));
 }

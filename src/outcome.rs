@@ -282,6 +282,35 @@ impl Report<'_> {
     /// Writes the report as `serde_json::to_writer` does, byte for byte, with the strings of
     /// the results that need no escaping (almost all of them) copied as they are.
     pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        self.write_json_with(out, |_| true).map(drop)
+    }
+
+    /// [`Report::write_json`] in chunks of about `chunk_bytes`, each handed to `send` as it
+    /// fills, so the whole answer is never held at once; stops, returning `false`, when
+    /// `send` refuses one (the client has gone).
+    pub fn write_json_in_chunks(
+        &self,
+        chunk_bytes: usize,
+        mut send: impl FnMut(Vec<u8>) -> bool,
+    ) -> serde_json::Result<bool> {
+        let mut chunk = Vec::with_capacity(chunk_bytes + 1024);
+        let whole = self.write_json_with(&mut chunk, |chunk| {
+            chunk.len() < chunk_bytes
+                || send(std::mem::replace(
+                    chunk,
+                    Vec::with_capacity(chunk_bytes + 1024),
+                ))
+        })?;
+        Ok(whole && send(chunk))
+    }
+
+    /// Writes the report into `out`, calling `after_result` after each result (it may take
+    /// what `out` holds); stops, returning `false`, when `after_result` does.
+    fn write_json_with(
+        &self,
+        out: &mut Vec<u8>,
+        mut after_result: impl FnMut(&mut Vec<u8>) -> bool,
+    ) -> serde_json::Result<bool> {
         out.extend_from_slice(b"{\"source\":");
         serde_json::to_writer(&mut *out, &self.source)?;
         out.extend_from_slice(b",\"expiry\":");
@@ -298,6 +327,9 @@ impl Report<'_> {
                 out.push(b',');
             }
             result.write_json(out)?;
+            if !after_result(out) {
+                return Ok(false);
+            }
         }
         out.push(b']');
         if let Some(removals) = &self.removals {
@@ -305,7 +337,7 @@ impl Report<'_> {
             serde_json::to_writer(&mut *out, removals)?;
         }
         out.push(b'}');
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -578,6 +610,44 @@ mod tests {
             report.write_json(&mut written).unwrap();
             proptest::prop_assert_eq!(written, serde_json::to_vec(&report).unwrap());
         }
+    }
+
+    #[test]
+    fn an_answer_in_chunks_is_the_answer_whole_and_stops_when_refused() {
+        let results: Vec<_> = (0..500)
+            .map(|index| ItemResult {
+                index,
+                value: Some(Cow::Owned(format!("host-{index}.example"))),
+                ..result(Reason::ALL[index % Reason::ALL.len()])
+            })
+            .collect();
+        let report = report(results, None);
+        let mut whole = Vec::new();
+        report.write_json(&mut whole).unwrap();
+        for chunk_bytes in [1, 100, 4096, 1 << 20] {
+            let mut chunks = Vec::new();
+            let complete = report
+                .write_json_in_chunks(chunk_bytes, |chunk| {
+                    chunks.push(chunk);
+                    true
+                })
+                .unwrap();
+            assert!(complete);
+            assert!(chunks.iter().all(|c| !c.is_empty() || chunks.len() == 1));
+            assert_eq!(chunks.concat(), whole, "chunks of {chunk_bytes}");
+            if chunk_bytes == 4096 {
+                assert!(chunks.len() > 3, "{} chunks", chunks.len());
+            }
+        }
+        let mut sent = 0;
+        let complete = report
+            .write_json_in_chunks(1000, |_| {
+                sent += 1;
+                sent < 3
+            })
+            .unwrap();
+        assert!(!complete);
+        assert_eq!(sent, 3, "nothing is written past the chunk refused");
     }
 
     #[test]

@@ -55,9 +55,7 @@ pub async fn export(
         .export_judged(screened, &settings, &deadline, &tally)
         .await;
     log_summary("export", &report, &tally, started);
-    let response = report_response(&report);
-    offload::drop_off_workers(report);
-    Ok(response)
+    Ok(streamed_report_response(report))
 }
 
 /// Chunks of an `/export` body received but not yet read: enough to keep the reader busy
@@ -215,12 +213,54 @@ fn reason_counts(report: &Report<'_>) -> [u64; Reason::ALL.len()] {
 }
 
 /// 200 when no item failed, 502 when one did; the body is the same.
-pub fn report_response(report: &Report<'_>) -> Response {
-    let status = if report.has_failures() {
+fn report_status(report: &Report<'_>) -> StatusCode {
+    if report.has_failures() {
         StatusCode::BAD_GATEWAY
     } else {
         StatusCode::OK
-    };
+    }
+}
+
+/// The answer's chunks, written on a blocking thread while hyper sends the ones before.
+const ANSWER_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Chunks written but not yet sent: a client that reads slowly holds the writer back.
+const ANSWER_CHUNKS_AHEAD: usize = 4;
+
+/// [`report_response`] for a report that owns its text (an `/export`'s): the body is written
+/// in chunks on a blocking thread while hyper sends them, so the first bytes leave at once
+/// and the whole answer (18 MiB for 100,000 items) is never held; the report is freed there
+/// too, off the async workers. A client that goes away stops the writer at its next chunk.
+pub fn streamed_report_response(report: Report<'static>) -> Response {
+    let status = report_status(&report);
+    let (to_body, chunks) = mpsc::channel::<Vec<u8>>(ANSWER_CHUNKS_AHEAD);
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let written = report.write_json_in_chunks(ANSWER_CHUNK_BYTES, |chunk| {
+            to_body.blocking_send(chunk).is_ok()
+        });
+        if let Err(error) = written {
+            span.in_scope(|| tracing::error!(%error, "could not serialise the report"));
+        }
+    });
+    let body = Body::from_stream(futures_util::stream::unfold(chunks, |mut chunks| async {
+        let chunk = chunks.recv().await?;
+        Some((
+            Ok::<_, std::convert::Infallible>(Bytes::from(chunk)),
+            chunks,
+        ))
+    }));
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// 200 when no item failed, 502 when one did; the body is the same.
+pub fn report_response(report: &Report<'_>) -> Response {
+    let status = report_status(report);
     // Sized for the usual result (about 180 bytes), so a large answer is not copied again
     // each time the buffer would have had to grow.
     let mut body = Vec::with_capacity(512 + report.results.len() * 192);

@@ -396,8 +396,8 @@ impl<I: Iterator<Item = Bytes>> Input<I> {
     fn line_at(&self, at: usize) -> (usize, usize) {
         let before = &self.buf[..at - self.base];
         let newlines = self.newlines + memchr::memchr_iter(b'\n', before).count();
-        let line_start = memchr::memrchr(b'\n', before)
-            .map_or(self.line_start, |last| self.base + last + 1);
+        let line_start =
+            memchr::memrchr(b'\n', before).map_or(self.line_start, |last| self.base + last + 1);
         (newlines, line_start)
     }
 
