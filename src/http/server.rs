@@ -171,6 +171,11 @@ async fn serve_connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let health_only = slot.health_only;
+    // An answer written in parts (a streamed `/export` answer) must not wait for the
+    // client's delayed acknowledgement of the part before (Nagle's algorithm: 40 ms each).
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY");
+    }
     let io = TokioIo::new(StallTimeout::new(stream, write_timeout));
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let app = app.clone();

@@ -263,3 +263,43 @@ async fn a_simulator_told_not_to_record_keeps_no_calls_but_still_serves() {
     assert!(app.sim.calls().is_empty());
     assert_eq!(app.sim.with_store(|s| s.names(None)), vec!["a.example"]);
 }
+
+/// A large answer is streamed (chunked, no `Content-Length`) and a small one written whole;
+/// both are the same report, every item in order, and the large one arrives in several
+/// chunks of the body.
+#[tokio::test]
+async fn a_large_answer_is_streamed_and_a_small_one_written_whole_alike() {
+    let app = spawn().await;
+    for (items, streamed) in [(3, false), (2_500, true)] {
+        let response = app.post_as("/export", API_TOKEN, &fqdns(items)).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers().get("content-length").is_none(),
+            streamed,
+            "{items} items: {:?}",
+            response.headers()
+        );
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let mut response = response;
+        let mut body = Vec::new();
+        let mut chunks = 0;
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            body.extend_from_slice(&chunk);
+            chunks += 1;
+        }
+        if streamed {
+            assert!(chunks > 1, "{chunks} chunk");
+        }
+        let report: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_accounts_for_every_item(&report, items);
+        assert_eq!(report["summary"]["exported"], items);
+        let values: Vec<_> = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["value"].as_str().unwrap().to_owned())
+            .collect();
+        let sent: Vec<_> = (0..items).map(|i| format!("host-{i}.example")).collect();
+        assert_eq!(values, sent);
+    }
+}
