@@ -3,7 +3,13 @@
 # Build: the release binary from the committed lock file.
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
+# jemalloc (tikv-jemalloc-sys) is compiled from C with make, which the slim image lacks.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock ./
+# The allocator's build settings (JEMALLOC_SYS_WITH_MALLOC_CONF).
+COPY .cargo ./.cargo
 COPY src ./src
 # Declared in Cargo.toml as bench targets: cargo reads them even for a release build.
 COPY benches ./benches

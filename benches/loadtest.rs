@@ -14,6 +14,9 @@
 //! through `POST /pull`: its time and the service's peak resident memory
 //! (`LOADTEST_PULL_ONLY=1` runs only that).
 //!
+//! `LOADTEST_MEMORY_ONLY=1` runs only the single 100k exports (time, peak RSS) and the two
+//! concurrent ones with the RSS after them, then stops.
+//!
 //! `cargo bench --bench loadtest`; see BENCHMARKS.md.
 
 #[path = "support/collection.rs"]
@@ -96,23 +99,54 @@ async fn run() {
     let direct = DarktraceClient::new(&darktrace).expect("client");
 
     service.reset_peak();
-    let mut through_service = Vec::new();
-    let mut floor = Vec::new();
-    let mut until_answer = Vec::new();
-    let mut answer_len = 0;
-    for round in 0..=ROUNDS {
-        sim.with_store_mut(|s| *s = Store::default());
-        let f = direct_export(&direct, &chunks).await;
-        sim.with_store_mut(|s| *s = Store::default());
-        let (e, len) = service_export(&http, &service, &body, accepted).await;
-        answer_len = len;
-        if round > 0 {
-            floor.push(f);
-            through_service.push(e.total);
-            until_answer.push(e.until_answer);
-        }
-    }
+    let Rounds {
+        mut through_service,
+        mut floor,
+        mut until_answer,
+        answer_len,
+    } = export_rounds(&sim, &http, &service, &direct, &body, &chunks, accepted).await;
     let export_peak = service.memory();
+    if std::env::var_os("LOADTEST_MEMORY_ONLY").is_some() {
+        let two = two_exports(&sim, &http, &service, &body, accepted).await;
+        let mib = |bytes: u64| bytes as f64 / MIB;
+        println!();
+        println!(
+            "memory: {INDICATORS} indicators, {:.1} MiB body; idle RSS {:.1} MiB",
+            body.len() as f64 / MIB,
+            mib(idle.current)
+        );
+        println!();
+        println!("| measurement | result |");
+        println!("|---|---|");
+        println!(
+            "| 100k export via /export, median of {ROUNDS} (runs); direct client | {:.0} ms ({}); {:.0} ms |",
+            ms(median(&mut through_service.clone())),
+            list(&through_service),
+            ms(median(&mut floor))
+        );
+        println!(
+            "| peak RSS during the single exports | {:.1} MiB |",
+            mib(export_peak.peak)
+        );
+        println!(
+            "| two concurrent 100k exports: time; peak RSS | {:.0} ms; {:.1} MiB |",
+            ms(two.took),
+            mib(two.peak)
+        );
+        println!(
+            "| RSS after them: at once / 1 s / 5 s / 15 s | {:.1} / {:.1} / {:.1} / {:.1} MiB |",
+            mib(two.after[0]),
+            mib(two.after[1]),
+            mib(two.after[2]),
+            mib(two.after_15s)
+        );
+        println!(
+            "| /healthz during them p99 / max | {:.1} / {:.1} ms |",
+            ms(two.health_p99()),
+            ms(two.health_max())
+        );
+        return;
+    }
     let fast_limits = (
         service.concurrency_limit(&http).await,
         direct.concurrency_limit(),
@@ -122,28 +156,9 @@ async fn run() {
     sim.with_store_mut(|s| *s = Store::default());
     let peer_fast = sdk_peer(&sim.url(), &body_file);
 
-    // /healthz while two 100k exports run at once, then the memory left 15 s after.
-    sim.with_store_mut(|s| *s = Store::default());
-    service.reset_peak();
-    let probe_end = Arc::new(AtomicBool::new(false));
-    let probe = tokio::spawn(probe_health(
-        http.clone(),
-        service.url("/healthz"),
-        probe_end.clone(),
-    ));
-    let (a, b) = tokio::join!(
-        service_export(&http, &service, &body, accepted),
-        service_export(&http, &service, &body, accepted)
-    );
-    probe_end.store(true, Ordering::Relaxed);
-    let mut health = probe.await.expect("probe");
-    let two_peak = service.memory().peak;
-    let two_took = a.0.total.max(b.0.total);
-    tokio::time::sleep(Duration::from_secs(15)).await;
-    let after_15s = service.memory().current;
-    health.sort();
-    let health_p99 = health[(health.len() * 99 / 100).min(health.len() - 1)];
-    let health_max = *health.last().expect("a probe");
+    let two = two_exports(&sim, &http, &service, &body, accepted).await;
+    let (health, two_peak, two_took, after_15s) = (&two.health, two.peak, two.took, two.after_15s);
+    let (health_p99, health_max) = (two.health_p99(), two.health_max());
 
     // A slow appliance: the service with its defaults against the direct client, whose
     // limit has settled in the rounds above as the service's has.
@@ -329,6 +344,106 @@ async fn run() {
     }
     drop(service);
     pull_run(&sim, &http).await;
+}
+
+/// The single exports of the first part: a warm-up, then `ROUNDS` measured, each after the
+/// floor of the same calls sent by the direct client.
+struct Rounds {
+    through_service: Vec<Duration>,
+    floor: Vec<Duration>,
+    until_answer: Vec<Duration>,
+    answer_len: usize,
+}
+
+async fn export_rounds(
+    sim: &Simulator,
+    http: &reqwest::Client,
+    service: &Service,
+    direct: &DarktraceClient,
+    body: &Bytes,
+    chunks: &[Vec<WireValue>],
+    accepted: usize,
+) -> Rounds {
+    let mut rounds = Rounds {
+        through_service: Vec::new(),
+        floor: Vec::new(),
+        until_answer: Vec::new(),
+        answer_len: 0,
+    };
+    for round in 0..=ROUNDS {
+        sim.with_store_mut(|s| *s = Store::default());
+        let f = direct_export(direct, chunks).await;
+        sim.with_store_mut(|s| *s = Store::default());
+        let (e, len) = service_export(http, service, body, accepted).await;
+        rounds.answer_len = len;
+        if round > 0 {
+            rounds.floor.push(f);
+            rounds.through_service.push(e.total);
+            rounds.until_answer.push(e.until_answer);
+        }
+    }
+    rounds
+}
+
+/// Two 100k exports at once with `/healthz` probed every 5 ms, and the memory left after.
+struct TwoExports {
+    /// Sorted.
+    health: Vec<Duration>,
+    peak: u64,
+    took: Duration,
+    /// RSS at once, 1 s and 5 s after both answers were read.
+    after: [u64; 3],
+    after_15s: u64,
+}
+
+impl TwoExports {
+    fn health_p99(&self) -> Duration {
+        self.health[(self.health.len() * 99 / 100).min(self.health.len() - 1)]
+    }
+
+    fn health_max(&self) -> Duration {
+        *self.health.last().expect("a probe")
+    }
+}
+
+async fn two_exports(
+    sim: &Simulator,
+    http: &reqwest::Client,
+    service: &Service,
+    body: &Bytes,
+    accepted: usize,
+) -> TwoExports {
+    sim.with_store_mut(|s| *s = Store::default());
+    service.reset_peak();
+    let probe_end = Arc::new(AtomicBool::new(false));
+    let probe = tokio::spawn(probe_health(
+        http.clone(),
+        service.url("/healthz"),
+        probe_end.clone(),
+    ));
+    let (a, b) = tokio::join!(
+        service_export(http, service, body, accepted),
+        service_export(http, service, body, accepted)
+    );
+    probe_end.store(true, Ordering::Relaxed);
+    let mut health = probe.await.expect("probe");
+    health.sort();
+    let peak = service.memory().peak;
+    let took = a.0.total.max(b.0.total);
+    let ended = Instant::now();
+    let mut after = [0; 3];
+    for (slot, at) in after.iter_mut().zip([0, 1, 5]) {
+        tokio::time::sleep_until((ended + Duration::from_secs(at)).into()).await;
+        *slot = service.memory().current;
+    }
+    tokio::time::sleep_until((ended + Duration::from_secs(15)).into()).await;
+    TwoExports {
+        health,
+        peak,
+        took,
+        after,
+        after_15s: service.memory().current,
+    }
 }
 
 /// A token, then every page of the bench collection read one after the other, as the pull

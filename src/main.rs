@@ -11,6 +11,11 @@ use darktrace_export::cmd::{check, demo, pull};
 use darktrace_export::config::{Config, LogFormat};
 use darktrace_export::{simulator, telemetry};
 
+/// jemalloc, which hands memory freed after a large export back to the system (its decay is
+/// set in .cargo/config.toml); glibc's malloc kept it.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Exit code for configuration errors.
 const BAD_CONFIG: u8 = 2;
 

@@ -188,7 +188,14 @@ fn the_dockerfile_builds_locked_and_runs_unprivileged_with_a_healthcheck() {
     assert!(text.contains(r#"CMD ["/usr/local/bin/darktrace-export", "healthcheck"]"#));
     // What the build copies must exist and not be excluded by .dockerignore.
     let ignored = std::fs::read_to_string(root().join(".dockerignore")).unwrap();
-    for copied in ["Cargo.toml", "Cargo.lock", "src", "openapi.yaml", "data"] {
+    for copied in [
+        "Cargo.toml",
+        "Cargo.lock",
+        ".cargo",
+        "src",
+        "openapi.yaml",
+        "data",
+    ] {
         assert!(Path::new(&root().join(copied)).exists(), "{copied}");
         assert!(
             !ignored.lines().any(|l| l.trim_end_matches('/') == copied),
