@@ -824,6 +824,8 @@ impl Service {
             .env("LOG_FORMAT", "text")
             .env("RUST_LOG", "error")
             .envs(env.iter().copied())
+            // The allocator's run-time settings, to measure them (BENCHMARKS.md).
+            .envs(std::env::var_os("_RJEM_MALLOC_CONF").map(|conf| ("_RJEM_MALLOC_CONF", conf)))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         let child = command.spawn().expect("start the service binary");

@@ -16,12 +16,3 @@ pub fn off_workers<R>(work: impl FnOnce() -> R) -> R {
         _ => work(),
     }
 }
-
-/// Drops `value` on a blocking thread: freeing a large batch (100,000 results, each holding
-/// its own strings) takes milliseconds an async worker would otherwise not serve in.
-pub fn drop_off_workers<T: Send + 'static>(value: T) {
-    match Handle::try_current() {
-        Ok(runtime) => drop(runtime.spawn_blocking(move || drop(value))),
-        Err(_) => drop(value),
-    }
-}

@@ -56,9 +56,7 @@ pub async fn export(
         .await;
     log_summary("export", &report, &tally, started);
     if report.results.len() < STREAM_ANSWER_FROM {
-        let response = report_response(&report);
-        offload::drop_off_workers(report);
-        return Ok(response);
+        return Ok(report_response(&report));
     }
     Ok(streamed_report_response(report))
 }
@@ -267,14 +265,29 @@ pub fn streamed_report_response(report: Report<'static>) -> Response {
     response
 }
 
-/// 200 when no item failed, 502 when one did; the body is the same.
+/// 200 when no item failed, 502 when one did; the body is the same. A large answer is
+/// written in 64 KiB chunks, sent one after the other: never copied into a larger buffer
+/// as it grows (an allocator that keeps what it freed for a while would hold every size).
 pub fn report_response(report: &Report<'_>) -> Response {
     let status = report_status(report);
-    // Sized for the usual result (about 180 bytes), so a large answer is not copied again
-    // each time the buffer would have had to grow.
-    let mut body = Vec::with_capacity(512 + report.results.len() * 192);
-    match offload::off_workers(|| report.write_json(&mut body)) {
-        Ok(()) => {
+    let written = offload::off_workers(|| {
+        let mut chunks = Vec::new();
+        report
+            .write_json_in_chunks(ANSWER_CHUNK_BYTES, |chunk| {
+                chunks.push(Bytes::from(chunk));
+                true
+            })
+            .map(|_| chunks)
+    });
+    match written {
+        Ok(chunks) => {
+            let body = if chunks.len() == 1 {
+                Body::from(chunks.into_iter().next().unwrap_or_default())
+            } else {
+                Body::from_stream(futures_util::stream::iter(
+                    chunks.into_iter().map(Ok::<_, std::convert::Infallible>),
+                ))
+            };
             let mut response = (status, body).into_response();
             response.headers_mut().insert(
                 header::CONTENT_TYPE,

@@ -76,7 +76,6 @@ impl Exporter {
             self.send_adds(&screened.accepted, settings, deadline, tally, &mut results)
                 .await;
         }
-        crate::offload::drop_off_workers(screened.accepted);
         report(settings, results)
     }
 

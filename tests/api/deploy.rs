@@ -299,10 +299,11 @@ fn the_image_build_copies_every_file_the_source_compiles_in() {
 /// `cargo bench --bench hostile` (BENCHMARKS.md, "Hostile load", and README's "Memory"):
 /// `REQUEST_BODY_FACTOR x MAX_BODY_BYTES + REQUEST_BYTES_PER_ITEM x OBJECTS_PER_RUN`. The
 /// worst body measured at the defaults (32 MiB of items whose values are all escapes, each
-/// decoded into a copy and echoed whole) took 84 MiB over the idle process, under the 101 MiB
-/// this gives; 31 MiB of 1.3 million tiny items (`OBJECTS_PER_RUN` raised) took 577 MiB
-/// through `/sync`, under its 728 MiB.
-const REQUEST_BODY_FACTOR: u64 = 3;
+/// decoded into a copy and echoed whole, through `/sync`, which reads its body whole) took
+/// 118 MiB over the idle process, under the 133 MiB this gives (jemalloc keeps what a request
+/// frees for up to a second, so a request's transient copies add up); 31 MiB of 1.3 million
+/// tiny items (`OBJECTS_PER_RUN` raised) took 618 MiB through `/sync`, under its 4.9 GiB.
+const REQUEST_BODY_FACTOR: u64 = 4;
 const REQUEST_BYTES_PER_ITEM: u64 = 512;
 /// The process besides its batch requests: about 10 MiB at rest, with room to spare...
 const BASE_BYTES: u64 = 32 * MIB;
