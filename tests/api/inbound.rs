@@ -68,6 +68,33 @@ async fn a_body_that_is_not_json_is_400_with_line_and_column() {
     assert!(app.sim.calls().is_empty());
 }
 
+/// A body read as it arrives (over a MiB, so it comes in many chunks and is screened on a
+/// second thread) and broken deep inside is refused as a whole one is, at the body's own
+/// line and column, and nothing of it reached Darktrace: `/sync`, which reads its body
+/// whole, says the same.
+#[tokio::test]
+async fn a_body_broken_far_in_is_refused_at_its_own_line_and_column() {
+    let app = spawn_adjusted(|c| c.limits.objects_per_run = 100_000).await;
+    let good: Vec<String> = (0..40_000)
+        .map(|i| format!("{{\"type\": \"FQDN\", \"value\": \"host-{i}.example\"}}"))
+        .collect();
+    let body = format!("[\n{},\n  {{\"value\": tru}}]", good.join(",\n"));
+    assert!(body.len() > 1 << 20);
+    let streamed = app
+        .post_raw("/export", Some("application/json"), body.clone())
+        .await;
+    let streamed = expect_problem(streamed, 400).await["detail"].clone();
+    let whole = app.post_raw("/sync", Some("application/json"), body).await;
+    let whole = expect_problem(whole, 400).await["detail"].clone();
+    assert_eq!(streamed, whole);
+    let detail = streamed.as_str().unwrap();
+    assert!(
+        detail.starts_with("body is not valid JSON: ") && detail.contains(" at line 40002 column "),
+        "{detail}"
+    );
+    assert!(app.sim.calls().is_empty());
+}
+
 #[tokio::test]
 async fn a_body_not_declared_json_is_415() {
     let app = spawn().await;
