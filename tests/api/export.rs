@@ -303,3 +303,18 @@ async fn a_large_answer_is_streamed_and_a_small_one_written_whole_alike() {
         assert_eq!(values, sent);
     }
 }
+
+/// A `/sync` answer past 64 KiB goes out in chunks (never one growing buffer) and is the
+/// whole report.
+#[tokio::test]
+async fn a_large_sync_answer_is_sent_in_chunks_and_whole() {
+    let app = spawn().await;
+    let response = app.post_as("/sync", API_TOKEN, &fqdns(1_500)).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("content-length").is_none());
+    let body = response.bytes().await.unwrap();
+    assert!(body.len() > 64 * 1024, "{} bytes", body.len());
+    let report: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_accounts_for_every_item(&report, 1_500);
+    assert_eq!(report["summary"]["exported"], 1_500);
+}
