@@ -42,12 +42,29 @@ pub async fn export(
         let state = state.clone();
         move || judge_export(&state, chunks, large, query.as_deref())
     });
-    let fed = intake::feed(body, &state, &deadline, to_reader).await;
-    let judged = judging
-        .await
-        .unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic()));
-    // A body too large, late or cut off is refused as such, whatever its reading made of it.
-    fed?;
+    let feeding = intake::feed(body, &state, &deadline, to_reader);
+    tokio::pin!(feeding, judging);
+    let joined = |judged: Result<_, tokio::task::JoinError>| {
+        judged.unwrap_or_else(|failed| std::panic::resume_unwind(failed.into_panic()))
+    };
+    let judged = tokio::select! {
+        // A body too large, late or cut off is refused as such, whatever its reading made of
+        // it (the reader then sees the body end early).
+        biased;
+        fed = &mut feeding => {
+            fed?;
+            joined(judging.await)
+        }
+        // The reader refused the body before its end: that is the answer, at once, not
+        // after the client has sent (or trickled) the rest.
+        judged = &mut judging => match joined(judged) {
+            Err(refused) => return Err(refused),
+            done => {
+                feeding.await?;
+                done
+            }
+        },
+    };
     let (screened, settings) = judged?;
     let tally = CallTally::default();
     let report = state

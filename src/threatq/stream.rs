@@ -262,7 +262,8 @@ impl<I: Iterator<Item = Bytes>> Framer<I> {
     }
 
     /// Copies the rest of the body, from `from.at`, after a `0` for each item the open list
-    /// has had; returns where the copy begins, to map the skeleton's positions back.
+    /// has had, up to where it goes wrong; returns where the copy begins, to map the
+    /// skeleton's positions back.
     fn copy_rest(&mut self, from: CopyFrom) -> SkeletonPlace {
         self.skeleton.truncate(from.keep);
         for n in 0..from.placeholders {
@@ -282,8 +283,21 @@ impl<I: Iterator<Item = Bytes>> Framer<I> {
         let end = self.input.base + self.input.buf.len();
         self.skeleton
             .extend_from_slice(self.input.held(from.at, end));
-        for chunk in self.input.chunks.by_ref() {
-            self.skeleton.extend_from_slice(&chunk);
+        // Only as much of the rest as shows where the body goes wrong: a client that sends
+        // a broken start and stalls is refused then, not at its deadline. Tried again as the
+        // copy doubles, so a long rest is read a few times, not once per chunk.
+        let mut try_at = 0;
+        loop {
+            if self.skeleton.len() >= try_at {
+                match serde_json::from_slice::<IgnoredAny>(&self.skeleton) {
+                    Err(error) if !error.is_eof() => break,
+                    _ => try_at = self.skeleton.len().saturating_mul(2).max(1),
+                }
+            }
+            match self.input.chunks.next() {
+                Some(chunk) => self.skeleton.extend_from_slice(&chunk),
+                None => break,
+            }
         }
         place
     }

@@ -552,6 +552,41 @@ async fn a_body_that_does_not_arrive_before_the_deadline_is_408() {
     assert!(app.sim.calls().is_empty());
 }
 
+/// A body that goes wrong early is refused then, not once the client has sent (or failed
+/// to send) the rest: a client that sends a broken start and stalls gets its 400, not the
+/// deadline's 408.
+#[tokio::test]
+async fn a_body_broken_at_its_start_is_refused_before_the_rest_arrives() {
+    let app = spawn_adjusted(|config| {
+        config.limits.request_timeout = Duration::from_secs(30);
+    })
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /export HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {API_TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n[1, }}",
+        app.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The connection stays open (the client could still send the rest): read the answer,
+    // not to the end of the stream.
+    let mut answer = Vec::new();
+    let read_problem = async {
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&answer).ends_with('}') {
+            let read = stream.read(&mut buffer).await.unwrap();
+            assert!(read > 0, "closed before the answer");
+            answer.extend_from_slice(&buffer[..read]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read_problem)
+        .await
+        .expect("answered before the body's end, long before the deadline");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("line 1 column 5"), "{answer}");
+    assert!(app.sim.calls().is_empty());
+}
+
 #[tokio::test]
 async fn tokens_from_api_tokens_and_api_tokens_file_are_all_accepted() {
     let sim = simulator().await;
