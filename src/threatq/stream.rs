@@ -8,9 +8,10 @@
 //! [`super::read`], exactly as a whole body would be: the overrides, stray keys, keys given
 //! twice and every refusal come from the one reader.
 //!
-//! A body that goes wrong anywhere is copied into the skeleton from there to its end, with a
-//! `0` standing for each item already read, so the skeleton read refuses it at the same
-//! place, naming the same item; its line and column are mapped back to the body's.
+//! A body that goes wrong anywhere is copied into the skeleton from there, as far as it takes
+//! to show the error (so a broken start is refused without waiting for the rest), with a `0`
+//! standing for each item already read: the skeleton read refuses it at the same place,
+//! naming the same item, and its line and column are mapped back to the body's.
 
 use bytes::Bytes;
 use serde::Deserialize;
