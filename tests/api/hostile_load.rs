@@ -395,7 +395,7 @@ async fn a_client_that_never_reads_its_answer_is_cut_off_and_its_permit_freed() 
 /// 64 requests of 200 bytes that declare 32 MiB each reserve no 32 MiB buffers: the
 /// process's peak address space grows by far less than the 2 GiB they declare beyond what
 /// 64 requests declaring their true 200 bytes take (each body is read on a thread of its
-/// own, and glibc gives such threads address space of their own, up to 1 GiB in all).
+/// own, and each such thread has a stack and allocator arenas of its own: address space).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_content_length_reserves_no_memory() {
     let (service, _sim) = start(&[("MAX_CONCURRENT_EXPORTS", "64")]);
