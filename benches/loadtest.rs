@@ -3,7 +3,8 @@
 //!
 //! Measures the 100,000-indicator collection exported through `/export` against the floor of
 //! sending the same add calls, signed, straight to the simulator with the library's client;
-//! `/healthz` during two concurrent exports and the memory left 15 s after; the export at
+//! `/healthz` during two concurrent exports (probed from a thread of its own, and from this
+//! harness's runtime for comparison) and the memory left 15 s after; the export at
 //! 300 ms appliance latency; an appliance that takes 3 calls at once; the darktrace-sdk
 //! Python script doing the same job (skipped when python3 or the package is missing); then
 //! 32 clients sending 100-indicator batches for 15 seconds; and the service's idle and
@@ -57,6 +58,9 @@ const DARKTRACE_BATCH_SIZE: usize = 5000;
 const SLOW_LATENCY: Duration = Duration::from_millis(300);
 /// Rounds at that latency, alternating the service and the direct client.
 const SLOW_ROUNDS: usize = 3;
+/// Pairs of concurrent 100k exports whose `/healthz` probes are pooled, for a p99 of a few
+/// hundred probes rather than of one pair's hundred.
+const TWO_EXPORT_ROUNDS: usize = 3;
 /// The capacity of the capacity rounds (`--max-in-flight`).
 const CAPACITY: usize = 3;
 
@@ -145,6 +149,12 @@ async fn run() {
             ms(two.health_p99()),
             ms(two.health_max())
         );
+        let (shared_p99, shared_max) = two.shared_health();
+        println!(
+            "| the same probed from the harness's runtime p99 / max | {:.1} / {:.1} ms |",
+            ms(shared_p99),
+            ms(shared_max)
+        );
         return;
     }
     let fast_limits = (
@@ -159,6 +169,7 @@ async fn run() {
     let two = two_exports(&sim, &http, &service, &body, accepted).await;
     let (health, two_peak, two_took, after_15s) = (&two.health, two.peak, two.took, two.after_15s);
     let (health_p99, health_max) = (two.health_p99(), two.health_max());
+    let (shared_p99, shared_max) = two.shared_health();
 
     // A slow appliance: the service with its defaults against the direct client, whose
     // limit has settled in the rounds above as the service's has.
@@ -312,11 +323,16 @@ async fn run() {
         CAPACITY + 1
     );
     println!(
-        "| /healthz during two concurrent 100k exports (every 5 ms, {} probes, exports {:.0} ms) p99 / max | {:.1} / {:.1} ms | | | p99 <= 10 ms |",
+        "| /healthz during two concurrent 100k exports ({TWO_EXPORT_ROUNDS} pairs, every 5 ms from a thread of its own, {} probes, a pair {:.0} ms) p99 / max | {:.1} / {:.1} ms | | | p99 <= 10 ms |",
         health.len(),
         ms(two_took),
         ms(health_p99),
         ms(health_max)
+    );
+    println!(
+        "| the same probed from the harness's runtime, beside the simulator and the uploads, p99 / max | {:.1} / {:.1} ms | | | |",
+        ms(shared_p99),
+        ms(shared_max)
     );
     println!(
         "| peak RSS during the two exports; RSS 15 s after | {:.1} MiB; {:.1} MiB | body {:.1} MiB | | peak <= body + 30 per export; after <= 30 MiB |",
@@ -385,11 +401,16 @@ async fn export_rounds(
     rounds
 }
 
-/// Two 100k exports at once with `/healthz` probed every 5 ms, and the memory left after.
+/// Two 100k exports at once ([`TWO_EXPORT_ROUNDS`] times) with `/healthz` probed every 5 ms,
+/// and the memory left after the last.
 struct TwoExports {
-    /// Sorted.
+    /// Sorted; probed from a thread of its own.
     health: Vec<Duration>,
+    /// Sorted; probed from a task on this harness's runtime, beside the simulator and the
+    /// uploads (how it was measured before), to show what the harness itself adds.
+    shared_health: Vec<Duration>,
     peak: u64,
+    /// The longer of each pair, median over the pairs.
     took: Duration,
     /// RSS at once, 1 s and 5 s after both answers were read.
     after: [u64; 3],
@@ -398,12 +419,25 @@ struct TwoExports {
 
 impl TwoExports {
     fn health_p99(&self) -> Duration {
-        self.health[(self.health.len() * 99 / 100).min(self.health.len() - 1)]
+        p99(&self.health)
     }
 
     fn health_max(&self) -> Duration {
         *self.health.last().expect("a probe")
     }
+
+    /// p99 / max of the probe on the harness's runtime.
+    fn shared_health(&self) -> (Duration, Duration) {
+        (
+            p99(&self.shared_health),
+            *self.shared_health.last().expect("a probe"),
+        )
+    }
+}
+
+/// Of sorted samples.
+fn p99(sorted: &[Duration]) -> Duration {
+    sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)]
 }
 
 async fn two_exports(
@@ -413,23 +447,30 @@ async fn two_exports(
     body: &Bytes,
     accepted: usize,
 ) -> TwoExports {
-    sim.with_store_mut(|s| *s = Store::default());
     service.reset_peak();
-    let probe_end = Arc::new(AtomicBool::new(false));
-    let probe = tokio::spawn(probe_health(
-        http.clone(),
-        service.url("/healthz"),
-        probe_end.clone(),
-    ));
-    let (a, b) = tokio::join!(
-        service_export(http, service, body, accepted),
-        service_export(http, service, body, accepted)
-    );
-    probe_end.store(true, Ordering::Relaxed);
-    let mut health = probe.await.expect("probe");
+    let (mut health, mut shared_health, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..TWO_EXPORT_ROUNDS {
+        sim.with_store_mut(|s| *s = Store::default());
+        let probe_end = Arc::new(AtomicBool::new(false));
+        let probe = tokio::spawn(probe_health(
+            http.clone(),
+            service.url("/healthz"),
+            probe_end.clone(),
+        ));
+        let own_probe = probe_health_on_own_thread(service.url("/healthz"), probe_end.clone());
+        let (a, b) = tokio::join!(
+            service_export(http, service, body, accepted),
+            service_export(http, service, body, accepted)
+        );
+        probe_end.store(true, Ordering::Relaxed);
+        shared_health.extend(probe.await.expect("probe"));
+        health.extend(own_probe.join().expect("probe thread"));
+        pairs.push(a.0.total.max(b.0.total));
+    }
     health.sort();
+    shared_health.sort();
     let peak = service.memory().peak;
-    let took = a.0.total.max(b.0.total);
+    let took = median(&mut pairs);
     let ended = Instant::now();
     let mut after = [0; 3];
     for (slot, at) in after.iter_mut().zip([0, 1, 5]) {
@@ -439,6 +480,7 @@ async fn two_exports(
     tokio::time::sleep_until((ended + Duration::from_secs(15)).into()).await;
     TwoExports {
         health,
+        shared_health,
         peak,
         took,
         after,
@@ -652,7 +694,14 @@ async fn service_export(
         "{}",
         String::from_utf8_lossy(&answer[..answer.len().min(2000)])
     );
-    let report: serde_json::Value = serde_json::from_slice(&answer).expect("report");
+    // Off the harness's workers: reading 100k results takes tens of milliseconds, which
+    // would hold up the simulator and the other client sharing them.
+    let (answer, report) = tokio::task::spawn_blocking(move || {
+        let report: serde_json::Value = serde_json::from_slice(&answer).expect("report");
+        (answer, report)
+    })
+    .await
+    .expect("reading the report");
     assert_eq!(
         report["summary"]["exported"], accepted,
         "{}",
@@ -783,6 +832,22 @@ fn sdk_peer(url: &str, body_file: &std::path::Path) -> Result<(Duration, usize),
 }
 
 /// `GET url` every 5 ms until `end`, each probe's latency.
+/// [`probe_health`] on a thread of its own with its own client, so what it measures is the
+/// service and the machine, not a wait for this harness's workers (busy with the simulator
+/// and the uploads).
+fn probe_health_on_own_thread(
+    url: String,
+    end: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<Duration>> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("probe runtime")
+            .block_on(probe_health(reqwest::Client::new(), url, end))
+    })
+}
+
 async fn probe_health(http: reqwest::Client, url: String, end: Arc<AtomicBool>) -> Vec<Duration> {
     let mut latencies = Vec::new();
     while !end.load(Ordering::Relaxed) && latencies.len() < 100_000 {
