@@ -547,6 +547,28 @@ mod tests {
         }
     }
 
+    /// Each item is read on its own, two levels shallower than in a whole body: around
+    /// serde_json's depth limit (128) the two must still agree, in every field the item reads.
+    #[test]
+    fn an_item_nested_past_the_depth_limit_is_read_as_in_a_whole_body() {
+        for depth in [126, 127, 128, 129, 130, 5000] {
+            let nested = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+            for field in ["x", "value", "score", "expires_at", "id"] {
+                let item = format!(r#"{{"{field}": {nested}, "type": {{"name": {nested}}}}}"#);
+                for body in [format!("[{item}]"), format!(r#"{{"data": [{item}]}}"#)] {
+                    let want = whole(body.as_bytes(), 100);
+                    for chunk in [1, 7, 4096] {
+                        assert_eq!(
+                            streamed(body.as_bytes(), chunk, 100),
+                            want,
+                            "{field} nested {depth} deep, in chunks of {chunk}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_body_cut_anywhere_is_refused_where_a_whole_body_is() {
         for body in BODIES {
