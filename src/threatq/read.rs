@@ -141,6 +141,8 @@ pub(super) fn read_skeleton<S: ItemSink<'static>>(
     settle(read, counted, objects_per_run)
 }
 
+pub(super) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// The body's line and column for serde_json's.
 type Position<'p> = &'p dyn Fn(usize, usize) -> (usize, usize);
 
@@ -155,6 +157,14 @@ fn read_whole<'a, S: ItemSink<'a> + Send>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ReadError::NotJson(
             "the body is empty; send a JSON array of indicators, or an object with \"data\" or \"indicators\""
+                .into(),
+        ));
+    }
+    // What an editor or a shell saving "UTF-8" may put first (Windows PowerShell does).
+    // RFC 8259 leaves a reader free to refuse it; named, it is quick to fix.
+    if body.starts_with(UTF8_BOM) {
+        return Err(ReadError::NotJson(
+            "the body starts with a UTF-8 byte order mark (bytes EF BB BF); send the JSON without it"
                 .into(),
         ));
     }
@@ -303,6 +313,21 @@ mod tests {
         assert!(p.detail().contains("dry_run"), "{}", p.detail());
         let p = parse_batch(br#"{"total": 0}"#, 10).unwrap_err();
         assert_eq!(p.status(), 422);
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_named_and_one_further_in_is_a_syntax_error() {
+        for body in [
+            &b"\xEF\xBB\xBF[]"[..],
+            b"\xEF\xBB\xBF{\"data\": []}",
+            b"\xEF\xBB\xBF",
+        ] {
+            let p = parse_batch(body, 10).unwrap_err();
+            assert_eq!(p.status(), 400);
+            assert!(p.detail().contains("byte order mark"), "{}", p.detail());
+        }
+        let p = parse_batch(b" \xEF\xBB\xBF[]", 10).unwrap_err();
+        assert!(p.detail().contains("line 1 column 2"), "{}", p.detail());
     }
 
     #[test]

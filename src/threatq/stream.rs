@@ -291,6 +291,10 @@ impl<I: Iterator<Item = Bytes>> Framer<I> {
         loop {
             if self.skeleton.len() >= try_at {
                 match serde_json::from_slice::<IgnoredAny>(&self.skeleton) {
+                    // Not yet all of a byte order mark, which is refused by name.
+                    Err(_)
+                        if self.skeleton.len() < read::UTF8_BOM.len()
+                            && read::UTF8_BOM.starts_with(&self.skeleton) => {}
                     Err(error) if !error.is_eof() => break,
                     _ => try_at = self.skeleton.len().saturating_mul(2).max(1),
                 }
@@ -531,6 +535,8 @@ mod tests {
         "[{\"ke\u{1}y\": 1}]",
         "[1,\n2,\n  {\"value\": \"x\",\n   \"type\": tru}]",
         r#"{"data": [{"a": [1, 2}]}"#,
+        "\u{feff}[{\"value\": \"a.example\"}]",
+        "\u{feff}",
     ];
 
     #[test]

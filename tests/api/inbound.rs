@@ -329,7 +329,8 @@ async fn overrides_in_a_threatq_page_are_honoured_in_every_route() {
 }
 
 #[tokio::test]
-async fn an_empty_body_says_so_and_an_override_of_the_wrong_type_says_what_it_takes() {
+async fn an_empty_body_or_a_byte_order_mark_says_so_and_an_override_of_the_wrong_type_says_what_it_takes()
+ {
     let app = spawn().await;
     let response = app.post_raw("/export", Some("application/json"), "").await;
     let problem = expect_problem(response, 400).await;
@@ -340,6 +341,20 @@ async fn an_empty_body_says_so_and_an_override_of_the_wrong_type_says_what_it_ta
             .contains("the body is empty"),
         "{problem}"
     );
+    // As Windows PowerShell saves a file in UTF-8: named, on every batch route.
+    for path in ["/export", "/remove", "/sync"] {
+        let body = format!("\u{feff}{}", json!({"indicators": fqdns(1)}));
+        let response = app.post_raw(path, Some("application/json"), body).await;
+        let problem = expect_problem(response, 400).await;
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("byte order mark"),
+            "{path}: {problem}"
+        );
+    }
+    assert!(app.posts().is_empty());
     let cases = [
         ("days_to_expiration", json!("30"), "a whole number of days"),
         ("dry_run", json!("yes"), "true or false"),
