@@ -54,6 +54,7 @@ pub enum Command {
 #[command(next_help_heading = "Settings")]
 pub struct ServeArgs {
     /// Start an in-process Darktrace simulator and use it; no Darktrace or API token needed.
+    /// Only for serving: `check` and `pull` refuse it.
     #[arg(long)]
     pub demo: bool,
 
@@ -100,7 +101,7 @@ pub struct ServeArgs {
     /// Address to listen on (default 0.0.0.0:8080, 127.0.0.1:8080 with --demo).
     #[arg(long, env = "LISTEN_ADDR")]
     pub listen_addr: Option<String>,
-    /// Comma-separated bearer tokens accepted on /export, /remove and /sync.
+    /// Comma-separated bearer tokens accepted on /export, /remove, /sync and /pull.
     #[arg(long, env = "API_TOKENS", hide_env_values = true, value_parser = secret)]
     pub api_tokens: Option<SecretString>,
     /// File of bearer tokens, one per line.

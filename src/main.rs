@@ -58,6 +58,9 @@ async fn run(cli: Cli) -> ExitCode {
             }
         }
         Some(Command::Check(mut args)) => {
+            if args.demo {
+                return demo_refused("check");
+            }
             // check serves nothing, so it needs no bearer token: a first run with only the
             // Darktrace settings must talk about Darktrace.
             args.allow_unauthenticated = "true".into();
@@ -89,6 +92,9 @@ async fn run(cli: Cli) -> ExitCode {
             }
         }
         Some(Command::Pull(mut args)) => {
+            if args.serve.demo {
+                return demo_refused("pull");
+            }
             // A pull serves nothing, so it needs no bearer token.
             args.serve.allow_unauthenticated = "true".into();
             let config = match Config::from_args(&args.serve) {
@@ -129,6 +135,16 @@ async fn run(cli: Cli) -> ExitCode {
             healthcheck(url.as_deref(), listen_addr.as_deref()).await
         }
     }
+}
+
+/// `check` and `pull` talk to the Darktrace and ThreatQ the settings name: taking `--demo`
+/// quietly would make a demo pull change the real appliance, so they refuse it.
+fn demo_refused(command: &str) -> ExitCode {
+    eprintln!(
+        "--demo: `{command}` does not take it, it uses the configured Darktrace and ThreatQ; \
+         run `darktrace-export --demo` and the pull command it prints"
+    );
+    ExitCode::from(BAD_CONFIG)
 }
 
 async fn serve(mut args: ServeArgs) -> ExitCode {

@@ -61,6 +61,35 @@ fn a_private_token_never_appears_in_a_configuration_error() {
     assert!(!stderr.contains("very-secret-private"));
 }
 
+/// `check` and `pull` share the service's settings, `--demo` among them; they must refuse
+/// it rather than run against the Darktrace and ThreatQ the environment names.
+#[test]
+fn check_and_pull_refuse_demo_instead_of_using_the_configured_appliance() {
+    let darktrace = ClosedPort::new();
+    for subcommand in ["check", "pull"] {
+        let output = command()
+            .args([subcommand, "--demo"])
+            .envs([
+                ("DARKTRACE_HOST", darktrace.url().as_str()),
+                ("DARKTRACE_PUBLIC_TOKEN", "p"),
+                ("DARKTRACE_PRIVATE_TOKEN", "s"),
+                ("THREATQ_URL", "http://127.0.0.1:9"),
+                ("THREATQ_CLIENT_ID", "c"),
+                ("THREATQ_EMAIL", "u@example.org"),
+                ("THREATQ_PASSWORD", "pw"),
+                ("THREATQ_COLLECTION", "Feed"),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{subcommand}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("--demo: `"), "{stderr}");
+        assert!(stderr.contains(subcommand), "{stderr}");
+        assert!(output.stdout.is_empty(), "{subcommand} did its work");
+    }
+}
+
 #[test]
 fn demo_serves_and_prints_a_curl_command_and_healthcheck_sees_it() {
     let mut child = command()
