@@ -201,7 +201,7 @@ impl<'de, 's, S: ItemSink<'de>> DeserializeSeed<'de> for ItemsVisitor<'s, S> {
     type Value = usize;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_seq(self)
+        deserializer.deserialize_any(self)
     }
 }
 
@@ -210,6 +210,15 @@ impl<'de, 's, S: ItemSink<'de>> Visitor<'de> for ItemsVisitor<'s, S> {
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an array of indicators")
+    }
+
+    /// ThreatQ answers a page without items with `"data": {}`; a workflow that posts that
+    /// page as it is sends no items, not a wrong shape.
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        match map.next_key::<IgnoredAny>()? {
+            None => Ok(0),
+            Some(_) => Err(de::Error::invalid_type(de::Unexpected::Map, &self)),
+        }
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -344,10 +353,23 @@ mod tests {
 
     #[test]
     fn wrong_shapes_are_errors() {
-        for body in [r#"{"total": 3}"#, r#""text""#, "42", r#"{"data": 5}"#] {
+        for body in [
+            r#"{"total": 3}"#,
+            r#""text""#,
+            "42",
+            r#"{"data": 5}"#,
+            r#"{"data": {"value": "a.example"}}"#,
+            r#"{"indicators": {"value": "a.example"}}"#,
+        ] {
             let err = serde_json::from_str::<Batch>(body).unwrap_err();
             assert!(err.is_data(), "{body}: {err}");
         }
+    }
+
+    #[test]
+    fn threatqs_page_without_items_is_an_empty_batch() {
+        let page = parse(r#"{"data": {}, "limit": 10, "nextCursorMark": "AoJ0", "total": 0}"#);
+        assert!(page.items.is_empty());
     }
 
     #[test]

@@ -501,6 +501,8 @@ mod tests {
         "[{\"note\\u0001\": 1, \"value\": \"d.example\"}]",
         r#"[1, 2.5e3, -0, true, false, [1, [2]], {"a": {"b": []}}]"#,
         r#"{"d\u0061ta": [{"value": "escaped.key.example"}]}"#,
+        r#"{"data": {}, "limit": 10, "nextCursorMark": "AoJ0", "total": 0}"#,
+        r#"{"data": { }, "source": "S"}"#,
     ];
 
     /// Bodies refused, each somewhere else.
@@ -520,6 +522,7 @@ mod tests {
         r#"{"data": [1], "indicators": [2]}"#,
         r#"{"data": [], "data": []}"#,
         r#"{"data": 5}"#,
+        r#"{"data": {"value": "a.example"}}"#,
         r#"{"indicators": [], "dry_run": "yes"}"#,
         r#"{"indicators": [], "dryrun": true}"#,
         r#"{"data": [], "Source": "x"}"#,

@@ -185,6 +185,33 @@ async fn a_dry_run_sends_nothing_and_shows_what_would_be_sent() {
     assert!(app.sim.calls().is_empty(), "a dry run calls nothing");
 }
 
+/// An empty collection, in each form a workflow may post it (ThreatQ itself answers a page
+/// without items with `"data": {}`), is an empty answer, not a refusal, and calls nothing.
+#[tokio::test]
+async fn an_empty_collection_in_every_form_is_an_empty_answer_and_calls_nothing() {
+    let app = spawn().await;
+    for body in [
+        json!([]),
+        json!({"data": []}),
+        json!({"data": {}, "limit": 10, "nextCursorMark": "AoJ0", "total": 0}),
+        json!({"indicators": []}),
+    ] {
+        let (status, report) = app.post("/export", &body).await;
+        assert_eq!(status, 200, "{body}: {report:#}");
+        assert_eq!(report["results"], json!([]), "{body}");
+        assert_eq!(report["summary"]["received"], 0, "{body}");
+    }
+    // A single object where the list belongs is still the wrong shape, never read as empty.
+    let (status, problem) = app
+        .post(
+            "/export",
+            &json!({"data": {"type": "FQDN", "value": "a.example"}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem:#}");
+    assert!(app.sim.calls().is_empty());
+}
+
 #[tokio::test]
 async fn body_overrides_set_source_and_description() {
     let app = spawn().await;

@@ -515,6 +515,8 @@ async fn a_sync_that_would_empty_the_source_is_refused_unless_forced() {
     let nothing_to_export = [
         json!([]),
         json!({"total": 0, "data": []}),
+        // ThreatQ's own page without items.
+        json!({"data": {}, "limit": 10, "nextCursorMark": "AoJ0", "total": 0}),
         json!({"indicators": []}),
         json!([whitelisted_named("d.example"), {"type": "MD5", "value": "d41d8cd98f00b204e9800998ecf8427e"}, fqdn("bad..example")]),
     ];
