@@ -3,6 +3,7 @@
 //! pull is running, or no ThreatQ is configured.
 
 use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::cmd::pull::problem_of;
@@ -13,7 +14,17 @@ use crate::http::problem::{Problem, ProblemKind};
 
 /// Runs a pull; `?dry_run=true` shows the plan, `?force=true` carries out one over the cap.
 #[tracing::instrument(name = "pull", skip_all)]
-pub async fn pull(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+pub async fn pull(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if carries_a_body(&headers) {
+        return Problem::bad_parameter(
+            "/pull takes no body: it reads THREATQ_COLLECTION from ThreatQ; to send a collection yourself, POST it to /sync or /export",
+        )
+        .into_response();
+    }
     let Some(puller) = &state.pull else {
         return Problem::new(
             ProblemKind::PullNotConfigured,
@@ -48,4 +59,14 @@ pub async fn pull(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
             (problem, None) => problem.into_response(),
         },
     }
+}
+
+/// Whether the request says it sends a body. A collection posted here by mistake (meant for
+/// `/sync`) would otherwise be dropped unread while a real pull runs.
+fn carries_a_body(headers: &HeaderMap) -> bool {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|len| len.to_str().ok())
+        .is_some_and(|len| len.trim() != "0");
+    declared || headers.contains_key(header::TRANSFER_ENCODING)
 }

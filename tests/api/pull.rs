@@ -417,6 +417,17 @@ async fn post_pull_answers_the_report_and_409_while_a_pull_runs() {
     let anonymous = app.http.post(app.url("/pull")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
 
+    // A collection posted here (meant for /sync) is refused, not dropped while a pull runs.
+    let with_body = app.post("/pull", &json!([fqdn("posted.example")])).await;
+    assert_eq!(with_body.0, 400, "{:#}", with_body.1);
+    assert!(
+        with_body.1["detail"].as_str().unwrap().contains("/sync"),
+        "{:#}",
+        with_body.1
+    );
+    assert_eq!(tq.pages_served(), 0, "ThreatQ was read");
+    assert_eq!(names(&app.sim), ["stray.example"]);
+
     let dry = app.post_empty("/pull?dry_run=true").await;
     assert_eq!(dry.status(), 200);
     let dry: Value = dry.json().await.unwrap();
