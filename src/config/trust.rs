@@ -76,7 +76,7 @@ impl TlsTrust {
             }
             None => None,
         };
-        Ok(TlsTrust {
+        let trust = TlsTrust {
             names,
             verify: parse_bool(names.verify, verify)?,
             ca_pem,
@@ -84,7 +84,24 @@ impl TlsTrust {
                 Some(raw) => parse_pins(raw, names.cert_sha256)?,
                 None => Vec::new(),
             },
-        })
+        };
+        // With checks off, a pin or a CA file would be ignored: the user means to trust one
+        // certificate and would trust any.
+        let ignored = if !trust.cert_sha256.is_empty() {
+            Some(names.cert_sha256)
+        } else {
+            trust.ca_pem.as_ref().map(|_| names.ca_file)
+        };
+        match ignored {
+            Some(ignored) if !trust.verify => Err(ConfigError::new(
+                names.verify,
+                format!(
+                    "false checks no certificate, so {ignored} would be ignored; leave {} at true ({ignored} is then the trust it needs) or unset {ignored}",
+                    names.verify
+                ),
+            )),
+            _ => Ok(trust),
+        }
     }
 }
 
@@ -105,5 +122,23 @@ mod tests {
         }
         let trust = TlsTrust::read(THREATQ_TRUST, "false", None, Some(" ")).unwrap();
         assert!(!trust.verify && trust.cert_sha256.is_empty() && trust.ca_pem.is_none());
+    }
+
+    #[test]
+    fn checks_off_with_a_pin_or_a_ca_file_is_refused_rather_than_the_pin_ignored() {
+        let pin = ["AB"; 32].join(":");
+        let ca = std::env::temp_dir().join(format!("trust-test-{}.pem", std::process::id()));
+        let cert = crate::simulator::tls::SelfSigned::generate(&[]).unwrap();
+        std::fs::write(&ca, cert.cert_pem).unwrap();
+        for names in [DARKTRACE_TRUST, THREATQ_TRUST] {
+            assert!(TlsTrust::read(names, "true", Some(&ca), Some(&pin)).is_ok());
+            let err = TlsTrust::read(names, "false", None, Some(&pin)).unwrap_err();
+            assert_eq!(err.setting, names.verify);
+            assert!(err.to_string().contains(names.cert_sha256), "{err}");
+            let err = TlsTrust::read(names, "false", Some(&ca), None).unwrap_err();
+            assert_eq!(err.setting, names.verify);
+            assert!(err.to_string().contains(names.ca_file), "{err}");
+        }
+        std::fs::remove_file(&ca).unwrap();
     }
 }
