@@ -26,7 +26,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::cli::ServeArgs;
 use crate::darktrace::proxy::ProxyEnv;
 
-use parse::{read_setting_file, secret_setting, split_list};
+use parse::{SecretKind, check_secret_text, read_setting_file, secret_setting, split_list};
 
 /// A setting that is missing or wrong; printed as `SETTING: problem`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,22 +125,27 @@ impl Config {
 
         let limits = Limits::from_args(args)?;
 
-        let mut api_tokens: Vec<SecretString> = args
+        let mut api_tokens: Vec<SecretString> = Vec::new();
+        for token in args
             .api_tokens
             .as_ref()
             .map(|t| split_list(t.expose_secret()))
             .into_iter()
             .flatten()
-            .map(|t| SecretString::from(t.to_owned()))
-            .collect();
+        {
+            check_secret_text("API_TOKENS", token, SecretKind::Token)?;
+            api_tokens.push(SecretString::from(token.to_owned()));
+        }
         if let Some(path) = &args.api_tokens_file {
             let text = read_setting_file("API_TOKENS_FILE", path)?;
-            api_tokens.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(|t| SecretString::from(t.to_owned())),
-            );
+            for token in text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            {
+                check_secret_text("API_TOKENS_FILE", token, SecretKind::Token)?;
+                api_tokens.push(SecretString::from(token.to_owned()));
+            }
         }
         let allow_unauthenticated =
             parse_bool("ALLOW_UNAUTHENTICATED", &args.allow_unauthenticated)? || demo;
@@ -234,6 +239,57 @@ mod tests {
         let config = Config::from_args_with(&args(&["--disable-proxies", "true"]), &env).unwrap();
         assert!(config.darktrace.proxy.is_none());
         assert!(config.darktrace.disable_proxies);
+    }
+
+    /// A token file saved with a byte order mark, a second line, quotes or two tokens on a
+    /// line stops the start naming the file's setting, never showing the token.
+    #[test]
+    fn a_damaged_token_file_is_refused_by_name_at_start() {
+        let dir = std::env::temp_dir().join(format!("token-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path.to_str().unwrap().to_owned()
+        };
+        let private = |text: &str| {
+            let path = file("private", text);
+            let argv = [
+                "darktrace-export",
+                "--darktrace-host",
+                "dt.example",
+                "--darktrace-public-token",
+                "pub",
+                "--darktrace-private-token-file",
+                path.as_str(),
+                "--api-tokens",
+                "t1",
+            ];
+            load(&crate::cli::Cli::try_parse_from(argv).unwrap().serve)
+        };
+        assert!(
+            private("secret-key\r\n").is_ok(),
+            "a line ending is trimmed"
+        );
+        for damaged in [
+            "\u{feff}secret-key\n",
+            "secret-key\nsecond line\n",
+            "\"secret-key\"\n",
+            "secret key\n",
+        ] {
+            let err = private(damaged).unwrap_err();
+            assert_eq!(err.setting, "DARKTRACE_PRIVATE_TOKEN_FILE", "{damaged:?}");
+            assert!(!err.to_string().contains("secret-key"), "{err}");
+        }
+        let tokens = file("tokens", "# rotated monthly\nAPIF_1\nAPIF_2 APIF_3\n");
+        let err = load(&args(&["--api-tokens-file", tokens.as_str()])).unwrap_err();
+        assert_eq!(err.setting, "API_TOKENS_FILE");
+        assert!(!err.to_string().contains("APIF"), "{err}");
+        let mut spaced = args(&[]);
+        spaced.api_tokens = Some(SecretString::from("t1, t 2"));
+        let err = load(&spaced).unwrap_err();
+        assert_eq!(err.setting, "API_TOKENS");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

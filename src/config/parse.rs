@@ -97,14 +97,20 @@ pub(super) fn secret_setting(
                 format!("set both {setting} and {setting}_FILE; give one"),
             ));
         }
-        (Some(v), None) => v.trim().to_owned(),
+        (Some(v), None) => {
+            let v = v.trim();
+            check_secret_text(setting, v, SecretKind::Token)?;
+            v.to_owned()
+        }
         (None, Some(path)) => {
             let file_setting: &'static str = if setting == "DARKTRACE_PUBLIC_TOKEN" {
                 "DARKTRACE_PUBLIC_TOKEN_FILE"
             } else {
                 "DARKTRACE_PRIVATE_TOKEN_FILE"
             };
-            read_setting_file(file_setting, path)?.trim().to_owned()
+            let text = read_setting_file(file_setting, path)?;
+            check_secret_text(file_setting, text.trim(), SecretKind::Token)?;
+            text.trim().to_owned()
         }
         (None, None) => {
             return Err(ConfigError::new(
@@ -117,6 +123,46 @@ pub(super) fn secret_setting(
         return Err(ConfigError::new(setting, "is empty"));
     }
     Ok(SecretString::from(value))
+}
+
+/// What a secret is: a token (Darktrace's, a bearer token) holds no whitespace at all; a
+/// password or client secret may hold spaces, but not a line break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SecretKind {
+    Token,
+    Password,
+}
+
+/// Refuses a secret that a file or a paste has visibly damaged, naming `setting` (the file's
+/// setting when it came from one) and never the secret: otherwise it would fail only at its
+/// first use, as a signature or sign-in error with no hint of the cause. `text` is trimmed.
+pub(super) fn check_secret_text(
+    setting: &'static str,
+    text: &str,
+    kind: SecretKind,
+) -> Result<(), ConfigError> {
+    let problem = if text.starts_with('\u{feff}') {
+        Some(
+            "starts with a UTF-8 byte order mark (bytes EF BB BF), as some editors save a file; save it without one",
+        )
+    } else if text.contains(['\n', '\r']) {
+        Some("holds more than one line; give the secret alone")
+    } else if kind == SecretKind::Token && text.contains(char::is_whitespace) {
+        Some("holds a space or tab inside; a token has none")
+    } else if kind == SecretKind::Token
+        && text.len() >= 2
+        && [('"', '"'), ('\'', '\'')]
+            .iter()
+            .any(|&(open, close)| text.starts_with(open) && text.ends_with(close))
+    {
+        Some("is wrapped in quotes; give the token without them")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(ConfigError::new(setting, problem)),
+        None => Ok(()),
+    }
 }
 
 pub(super) fn read_setting_file(setting: &'static str, path: &Path) -> Result<String, ConfigError> {

@@ -11,7 +11,7 @@ use super::trust::{THREATQ_TRUST, TlsTrust};
 use crate::cli::ServeArgs;
 
 use super::ConfigError;
-use super::parse::{parse_number, read_setting_file};
+use super::parse::{SecretKind, check_secret_text, parse_number, read_setting_file};
 
 /// How the service proves who it is to ThreatQ's `/api/token`.
 #[derive(Debug, Clone)]
@@ -221,12 +221,16 @@ fn optional_secret(
             setting,
             format!("set both {setting} and {file_setting}; give one"),
         )),
-        (Some(v), None) => Ok(Some(SecretString::from(
-            v.expose_secret().trim().to_owned(),
-        ))),
-        (None, Some(path)) => Ok(Some(SecretString::from(
-            read_setting_file(file_setting, path)?.trim().to_owned(),
-        ))),
+        (Some(v), None) => {
+            let v = v.expose_secret().trim();
+            check_secret_text(setting, v, SecretKind::Password)?;
+            Ok(Some(SecretString::from(v.to_owned())))
+        }
+        (None, Some(path)) => {
+            let text = read_setting_file(file_setting, path)?;
+            check_secret_text(file_setting, text.trim(), SecretKind::Password)?;
+            Ok(Some(SecretString::from(text.trim().to_owned())))
+        }
         (None, None) => Ok(None),
     }
     .and_then(|secret| match secret {
@@ -293,6 +297,43 @@ mod tests {
             load(&secret).unwrap().unwrap().auth,
             ThreatqAuth::ClientCredentials { .. }
         ));
+    }
+
+    /// A password may hold spaces; a password file saved with a byte order mark or a second
+    /// line stops the start naming the file, never the password.
+    #[test]
+    fn a_password_may_hold_spaces_but_a_damaged_password_file_is_refused() {
+        let base = ["--threatq-client-id", "c", "--threatq-collection", "abc"];
+        let spaced = [
+            &base[..],
+            &[
+                "--threatq-email",
+                "e@x",
+                "--threatq-password",
+                "pass phrase",
+            ],
+        ]
+        .concat();
+        assert!(load(&spaced).is_ok());
+        let path = std::env::temp_dir().join(format!("tq-password-{}", std::process::id()));
+        let path_text = path.to_str().unwrap().to_owned();
+        for damaged in ["\u{feff}pass phrase\n", "pass phrase\nold phrase\n"] {
+            std::fs::write(&path, damaged).unwrap();
+            let from_file = [
+                &base[..],
+                &[
+                    "--threatq-email",
+                    "e@x",
+                    "--threatq-password-file",
+                    &path_text,
+                ],
+            ]
+            .concat();
+            let err = load(&from_file).unwrap_err();
+            assert_eq!(err.setting, "THREATQ_PASSWORD_FILE", "{damaged:?}");
+            assert!(!err.to_string().contains("phrase"), "{err}");
+        }
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
