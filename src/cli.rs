@@ -29,8 +29,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the Darktrace simulator alone.
     Simulate(crate::simulator::SimulateArgs),
-    /// Make one signed call to Darktrace and say whether host, TLS, tokens, clock and
-    /// permission are right.
+    /// Make two signed reads of Darktrace and say whether host, TLS, tokens, clock and
+    /// source name are right; with THREATQ_URL, also sign in to ThreatQ and read the
+    /// collection's first page. Changes nothing.
     Check(ServeArgs),
     /// Read the ThreatQ collection (THREATQ_COLLECTION) once and export or sync it; print
     /// the report. Exit 0 when nothing failed, 1 otherwise, 2 on bad configuration.
