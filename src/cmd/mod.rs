@@ -1,4 +1,4 @@
-//! The subcommands besides serving: `check` (two signed reads, a line each), `healthcheck` (the
+//! The subcommands besides serving: `check` (two signed reads, one line), `healthcheck` (the
 //! container's probe) and `--demo` (the service beside an in-process simulator).
 
 pub mod check;
