@@ -74,6 +74,11 @@ impl Puller {
             return Ok(None);
         };
         let client = ThreatqClient::new(threatq)?.with_backoff(config.darktrace.backoff);
+        // Every result at zero from the start: a pull that never succeeds must show as
+        // `ok` not growing, since an alert on a series that is absent never fires.
+        for result in RUN_RESULTS {
+            metrics::counter!(names::PULL_RUNS, "result" => result).increment(0);
+        }
         Ok(Some(Puller {
             inner: Arc::new(Inner {
                 mode: threatq.mode,
@@ -168,7 +173,11 @@ impl Puller {
     }
 }
 
+/// The `result` label values of [`names::PULL_RUNS`].
+const RUN_RESULTS: [&str; 4] = ["ok", "failed", "refused", "threatq_error"];
+
 fn count_run(result: &'static str) {
+    debug_assert!(RUN_RESULTS.contains(&result), "{result}");
     metrics::counter!(names::PULL_RUNS, "result" => result).increment(1);
 }
 

@@ -555,6 +555,46 @@ fn metric_names_are_read_from_promql() {
     );
 }
 
+/// A service whose pulls have never succeeded still exports `pull_runs_total{result="ok"}`,
+/// at zero: the alerts compare it, and PromQL drops a comparison with an absent series, so
+/// a wrong ThreatQ password from the first day would never alert. The real binary, so no
+/// other test's pulls are counted in it.
+#[tokio::test]
+async fn every_pull_result_is_exported_at_zero_before_the_first_pull() {
+    let threatq = crate::helpers::ClosedPort::new();
+    let threatq_url = threatq.url();
+    let darktrace = crate::helpers::ClosedPort::new();
+    let service = crate::helpers::process::Service::against(
+        &darktrace.url(),
+        &[
+            ("THREATQ_URL", threatq_url.as_str()),
+            ("THREATQ_CLIENT_ID", "c"),
+            ("THREATQ_EMAIL", "e@example.org"),
+            ("THREATQ_PASSWORD", "p"),
+            ("THREATQ_COLLECTION", "h"),
+        ],
+    );
+    let scrape = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(service.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for result in ["ok", "failed", "refused", "threatq_error"] {
+        let line = format!("pull_runs_total{{result=\"{result}\"}} 0");
+        assert!(scrape.lines().any(|l| l == line), "no {line}:\n{scrape}");
+    }
+    assert!(
+        !scrape.contains("pull_last_success_timestamp_seconds "),
+        "no pull has succeeded: {scrape}"
+    );
+}
+
 /// Every metric the dashboard and the alerts mention is one the service exports: scraped
 /// from `/metrics` of a running service after a pull.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
