@@ -107,6 +107,7 @@ async fn run(cli: Cli) -> ExitCode {
             }
             telemetry::init(config.log_format);
             warn_about_risky_settings(&config);
+            darktrace_export::config::warn_about_unknown_settings();
             match pull::run(config, args.dry_run, args.force).await {
                 Ok((ended, printed)) => {
                     println!("{printed}");
@@ -176,6 +177,7 @@ async fn serve(mut args: ServeArgs) -> ExitCode {
     };
     telemetry::init(config.log_format);
     warn_about_risky_settings(&config);
+    darktrace_export::config::warn_about_unknown_settings();
     if config.api_tokens.is_empty() {
         tracing::warn!(
             "no API_TOKENS: /export, /remove, /sync and /pull accept unauthenticated requests"

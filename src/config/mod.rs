@@ -8,6 +8,7 @@ mod parse;
 mod screen;
 mod threatq;
 mod trust;
+mod unknown;
 
 pub use darktrace::DarktraceConfig;
 pub use limits::{ExportDefaults, Limits};
@@ -18,6 +19,7 @@ pub use parse::{
 pub use screen::ScreenConfig;
 pub use threatq::{PullMode, ThreatqAuth, ThreatqConfig};
 pub use trust::{DARKTRACE_TRUST, THREATQ_TRUST, TlsTrust, TrustNames};
+pub use unknown::{UnknownSetting, known_settings, unknown_settings, warn_about_unknown_settings};
 
 use std::net::SocketAddr;
 

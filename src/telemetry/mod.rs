@@ -19,7 +19,8 @@ pub use capture::Capture;
 /// Text is coloured only on a terminal (and never with `NO_COLOR` set), so a file or a log
 /// collector gets no escape codes.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let raw = std::env::var("RUST_LOG").ok();
+    let (filter, ignored) = log_filter(raw.as_deref());
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing::subscriber::set_global_default(subscriber(
         format,
@@ -27,6 +28,64 @@ pub fn init(format: LogFormat) {
         std::io::stderr,
         colour,
     ));
+    for directive in ignored {
+        tracing::warn!(
+            "RUST_LOG: '{directive}' is neither a level (error, warn, info, debug, trace, off) nor a target of this service (such as darktrace_export=debug); it is ignored"
+        );
+    }
+}
+
+/// Targets a bare `RUST_LOG` word may name: this crate and the ones it logs through.
+const LOG_TARGETS: [&str; 10] = [
+    "darktrace_export",
+    "axum",
+    "tower_http",
+    "tower",
+    "hyper",
+    "hyper_util",
+    "reqwest",
+    "h2",
+    "rustls",
+    "tokio",
+];
+
+/// The filter `RUST_LOG` asks for (`info` when unset), and the directives left out of it.
+///
+/// A bare word is read by tracing as a target, so `RUST_LOG=verbose` would show only the
+/// events of a target named `verbose`: none, warnings included. Such a word is left out
+/// (and named at start); a directive with `=` is tracing's to read. When nothing usable is
+/// left, or tracing refuses the rest, the level is `info`.
+pub fn log_filter(raw: Option<&str>) -> (EnvFilter, Vec<String>) {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    let mut kept = Vec::new();
+    let mut ignored = Vec::new();
+    for directive in raw.unwrap_or("").split(',').map(str::trim) {
+        if directive.is_empty() {
+            continue;
+        }
+        let usable = directive.contains(['=', '['])
+            || LEVELS.contains(&directive.to_ascii_lowercase().as_str())
+            || LOG_TARGETS
+                .iter()
+                .any(|t| directive == *t || directive.starts_with(&format!("{t}::")));
+        if usable {
+            kept.push(directive);
+        } else {
+            ignored.push(directive.to_owned());
+        }
+    }
+    let filter = match kept.is_empty() {
+        true => None,
+        false => EnvFilter::try_new(kept.join(",")).ok(),
+    };
+    match filter {
+        Some(filter) => (filter, ignored),
+        None if kept.is_empty() => (EnvFilter::new("info"), ignored),
+        None => {
+            ignored.extend(kept.into_iter().map(str::to_owned));
+            (EnvFilter::new("info"), ignored)
+        }
+    }
 }
 
 /// The subscriber `init` installs, writing to `writer` (tests capture its lines with it),
@@ -56,5 +115,39 @@ where
                 .finish(),
         ),
         LogFormat::Text => Box::new(builder.finish()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(raw: &str) -> (String, Vec<String>) {
+        let (filter, ignored) = log_filter(Some(raw));
+        (filter.to_string(), ignored)
+    }
+
+    #[test]
+    fn a_word_that_is_no_level_or_target_is_left_out_instead_of_hiding_every_line() {
+        assert_eq!(read("verbose"), ("info".into(), vec!["verbose".into()]));
+        assert_eq!(
+            read("debug, verbose"),
+            ("debug".into(), vec!["verbose".into()])
+        );
+        assert_eq!(read("WARN"), ("warn".into(), vec![]));
+        assert_eq!(
+            read("info,darktrace_export=debug"),
+            ("darktrace_export=debug,info".into(), vec![])
+        );
+        assert_eq!(
+            read("darktrace_export::pull"),
+            ("darktrace_export::pull=trace".into(), vec![])
+        );
+        assert_eq!(read(""), ("info".into(), vec![]));
+        // What tracing itself refuses is named too, and the level is info.
+        let (filter, ignored) = read("darktrace_export=loud");
+        assert_eq!(filter, "info");
+        assert_eq!(ignored, ["darktrace_export=loud"]);
+        assert_eq!(log_filter(None).0.to_string(), "info");
     }
 }

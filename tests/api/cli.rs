@@ -171,3 +171,30 @@ fn healthcheck_fails_when_nothing_listens() {
         .unwrap();
     assert_eq!(status.code(), Some(1));
 }
+
+/// A misspelt setting and a `RUST_LOG` that would hide every line are named at start:
+/// otherwise the default stays in force, or the warnings are lost, without a word.
+#[tokio::test]
+async fn a_misspelt_setting_and_an_unusable_rust_log_are_named_at_start() {
+    let sim = crate::helpers::simulator().await;
+    let service = crate::helpers::process::Service::against(
+        &sim.url(),
+        &[
+            ("DARKTRACE_CONCURENCY", "4"),
+            ("THREATQ_TENANT", "x"),
+            ("RUST_LOG", "verbose"),
+            ("DARKTRACE_EXPORT_SERVICE_HOST", "10.0.0.1"),
+        ],
+    );
+    // The warnings are written before the port opens, so they are in the log by now.
+    let log = service.log();
+    assert!(
+        log.contains("DARKTRACE_CONCURENCY is not a setting and is ignored; did you mean DARKTRACE_CONCURRENCY?"),
+        "{log}"
+    );
+    assert!(log.contains("THREATQ_TENANT is not a setting"), "{log}");
+    assert!(log.contains("RUST_LOG: 'verbose'"), "{log}");
+    assert!(!log.contains("DARKTRACE_EXPORT_SERVICE_HOST"), "{log}");
+    // The level fell back to info: the start's own info lines are there.
+    assert!(log.contains("\"level\":\"INFO\""), "{log}");
+}
