@@ -39,6 +39,9 @@ pub enum ThreatqError {
     Tls(String),
     #[error("{0}")]
     Answer(String),
+    /// 404: what was asked for is not there; [`ThreatqClient::page`] names the collection.
+    #[error("HTTP 404 from ThreatQ: check THREATQ_URL")]
+    NotFound,
 }
 
 /// How one attempt ended.
@@ -158,6 +161,12 @@ impl ThreatqClient {
                     renewed = true;
                 }
                 Err(None) => return Err(ThreatqError::Unauthorized),
+                Err(Some(ThreatqError::NotFound)) => {
+                    return Err(ThreatqError::Answer(format!(
+                        "HTTP 404: ThreatQ has no data collection '{}'; check THREATQ_COLLECTION (the hash at the end of the collection's URL in ThreatQ)",
+                        self.collection
+                    )));
+                }
                 Err(Some(error)) => return Err(error),
             }
         }
@@ -294,6 +303,7 @@ fn classify(status: StatusCode, retry_after: Option<Duration>, bytes: Bytes) -> 
             ThreatqError::Unavailable(format!("ThreatQ answered {code}")),
             retry_after,
         ),
+        404 => Attempt::Fail(ThreatqError::NotFound),
         300..=399 => Attempt::Fail(ThreatqError::Answer(format!(
             "HTTP {code}: ThreatQ redirected; check THREATQ_URL (scheme, host and port)"
         ))),

@@ -211,6 +211,22 @@ async fn a_page_that_cannot_be_read_ends_the_run_with_nothing_changed() {
     assert_eq!(names(&dt), ["stray.example"]);
 }
 
+/// A collection hash ThreatQ does not know is named as THREATQ_COLLECTION's problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_collection_is_named_as_such() {
+    let tq = threatq(collection()).await;
+    let dt = darktrace(&["stray.example"]).await;
+    let extra = [USER[0], USER[1], ("THREATQ_COLLECTION", "no-such-hash")];
+    let (code, problem, log) = run_pull(&tq, &dt, &extra, &[]).await;
+    assert_eq!(code, Some(1), "{problem}\n{log}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("THREATQ_COLLECTION") && detail.contains("'no-such-hash'"),
+        "{problem}"
+    );
+    assert!(dt.calls().is_empty(), "Darktrace was called");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_over_the_cap_is_refused_unless_forced() {
     let tq = threatq(collection()).await;
