@@ -227,6 +227,16 @@ async fn serve(mut args: ServeArgs) -> ExitCode {
 }
 
 fn warn_about_risky_settings(config: &Config) {
+    let source = &config.defaults.source;
+    if !source
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        tracing::warn!(
+            source = %source,
+            "SOURCE_NAME holds a character that is percent-encoded in a query (a space, &, ...): how an appliance signs such a query is not documented, so /sync and /remove may fail to read the source; `darktrace-export check` tells, or use letters, digits, -, _ and ."
+        );
+    }
     if config.darktrace.base_url.scheme() == "http" {
         tracing::warn!("DARKTRACE_HOST uses http://: calls to Darktrace are not encrypted");
     }

@@ -172,10 +172,11 @@ fn healthcheck_fails_when_nothing_listens() {
     assert_eq!(status.code(), Some(1));
 }
 
-/// A misspelt setting and a `RUST_LOG` that would hide every line are named at start:
-/// otherwise the default stays in force, or the warnings are lost, without a word.
+/// A misspelt setting, a `RUST_LOG` that would hide every line and a source name whose
+/// read may fail are named at start: otherwise the default stays in force, the warnings
+/// are lost, or the first `/sync` fails, without a word.
 #[tokio::test]
-async fn a_misspelt_setting_and_an_unusable_rust_log_are_named_at_start() {
+async fn a_misspelt_setting_an_unusable_rust_log_and_a_risky_source_are_named_at_start() {
     let sim = crate::helpers::simulator().await;
     let service = crate::helpers::process::Service::against(
         &sim.url(),
@@ -184,6 +185,7 @@ async fn a_misspelt_setting_and_an_unusable_rust_log_are_named_at_start() {
             ("THREATQ_TENANT", "x"),
             ("RUST_LOG", "verbose"),
             ("DARKTRACE_EXPORT_SERVICE_HOST", "10.0.0.1"),
+            ("SOURCE_NAME", "Threat Q"),
         ],
     );
     // The warnings are written before the port opens, so they are in the log by now.
@@ -195,6 +197,7 @@ async fn a_misspelt_setting_and_an_unusable_rust_log_are_named_at_start() {
     assert!(log.contains("THREATQ_TENANT is not a setting"), "{log}");
     assert!(log.contains("RUST_LOG: 'verbose'"), "{log}");
     assert!(!log.contains("DARKTRACE_EXPORT_SERVICE_HOST"), "{log}");
+    assert!(log.contains("SOURCE_NAME holds a character"), "{log}");
     // The level fell back to info: the start's own info lines are there.
     assert!(log.contains("\"level\":\"INFO\""), "{log}");
 }
