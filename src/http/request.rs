@@ -10,7 +10,7 @@ use crate::config::{
 };
 use crate::http::problem::Problem;
 use crate::pipeline::{RequestSettings, expiry_after};
-use crate::threatq::{BodyOverrides, OVERRIDE_KEYS};
+use crate::threatq::{BodyOverrides, OVERRIDE_KEYS, near_override};
 
 /// Refuses bodies that are not declared JSON.
 pub fn check_content_type(headers: &HeaderMap) -> Result<(), Problem> {
@@ -85,8 +85,11 @@ pub fn settings(
                 merged.force = Some(parse_bool("force", &value).map_err(|e| bad(e.problem))?)
             }
             other => {
+                let meant = near_override(other)
+                    .map(|meant| format!("did you mean '{meant}'? "))
+                    .unwrap_or_default();
                 return Err(Problem::bad_parameter(format!(
-                    "unknown query parameter '{other}'; known: {}",
+                    "unknown query parameter '{other}'; {meant}known: {}",
                     OVERRIDE_KEYS.join(", ")
                 )));
             }

@@ -12,7 +12,7 @@ pub mod stream;
 
 pub use batch::{Batch, BatchRead, BatchSeed, ItemSink};
 pub use item::{Indicator, Item, ItemId, KeyReading, Named, RawValue, Text};
-pub use overrides::{BodyOverrides, OVERRIDE_KEYS, StrayKey};
+pub use overrides::{BodyOverrides, OVERRIDE_KEYS, StrayKey, near_override};
 pub use read::{HANDOFF_FROM_BYTES, ReadError, parse_batch, read_batch};
 pub use score::Score;
 pub use stream::read_streamed;

@@ -238,7 +238,16 @@ async fn bad_overrides_are_400_naming_what_is_wrong() {
         ),
         ("/export?days_to_expiration=soon".into(), fqdns(1), "days"),
         ("/export?dry_run=maybe".into(), fqdns(1), "dry_run"),
-        ("/export?dryrun=true".into(), fqdns(1), "dryrun"),
+        (
+            "/export?dryrun=true".into(),
+            fqdns(1),
+            "did you mean 'dry_run'",
+        ),
+        (
+            "/sync?Dry-Run=true".into(),
+            fqdns(1),
+            "did you mean 'dry_run'",
+        ),
         // A bad query is refused before the body is read, whatever the body is.
         ("/export?dryrun=true".into(), json!({"total": 3}), "dryrun"),
         ("/remove?dryrun=true".into(), json!({"total": 3}), "dryrun"),
