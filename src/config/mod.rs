@@ -295,6 +295,18 @@ mod tests {
     }
 
     #[test]
+    fn protected_domains_separated_by_semicolons_say_to_use_commas() {
+        let err = load(&args(&["--protected-domains", "a.example;b.example"])).unwrap_err();
+        assert_eq!(err.setting, "PROTECTED_DOMAINS");
+        assert!(
+            err.problem.contains("separate the names with commas"),
+            "{err}"
+        );
+        let config = load(&args(&["--protected-domains", "a.example, b.example"])).unwrap();
+        assert_eq!(config.screen.protected_domains.len(), 2);
+    }
+
+    #[test]
     fn defaults_are_the_documented_ones() {
         let config = load(&args(&[])).unwrap();
         assert_eq!(config.darktrace.base_url.as_str(), "https://dt.example/");

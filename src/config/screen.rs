@@ -54,6 +54,12 @@ impl ScreenConfig {
             },
             protected_domains: split_list(&args.protected_domains)
                 .map(|d| {
+                    if d.contains(';') {
+                        return Err(ConfigError::new(
+                            "PROTECTED_DOMAINS",
+                            format!("'{d}' holds a semicolon; separate the names with commas"),
+                        ));
+                    }
                     Fqdn::parse(d)
                         .map_err(|e| ConfigError::new("PROTECTED_DOMAINS", format!("'{d}' {e}")))
                 })
