@@ -17,8 +17,9 @@ pub enum Ended {
     Failed,
 }
 
-/// Runs one pull with `config` (which must have a ThreatQ) and returns what to print.
-pub async fn run(config: Config, dry_run: bool, force: bool) -> Result<(Ended, Value), String> {
+/// Runs one pull with `config` (which must have a ThreatQ) and returns what to print: the
+/// report in the order `POST /pull` answers it, or the refusal.
+pub async fn run(config: Config, dry_run: bool, force: bool) -> Result<(Ended, String), String> {
     let state = crate::app::app_state(config).map_err(|e| e.to_string())?;
     let puller = state
         .pull
@@ -30,9 +31,10 @@ pub async fn run(config: Config, dry_run: bool, force: bool) -> Result<(Ended, V
             } else {
                 Ended::Clean
             };
-            (ended, serde_json::to_value(&report).unwrap_or(Value::Null))
+            let printed = serde_json::to_string(&report).map_err(|e| e.to_string())?;
+            (ended, printed)
         }
-        Err(error) => (Ended::Failed, refusal(&error)),
+        Err(error) => (Ended::Failed, refusal(&error).to_string()),
     })
 }
 
