@@ -425,7 +425,7 @@ fn transport_attempt(error: &reqwest::Error, trust: TrustSetup) -> Attempt {
 fn tls_problem(error: &(dyn std::error::Error + 'static), trust: TrustSetup) -> Option<String> {
     let mut cause = Some(error);
     while let Some(err) = cause {
-        if let Some(tls) = rustls_error_in(err) {
+        if let Some(tls) = tls::rustls_error_in(err) {
             return Some(match Cause::of(tls) {
                 Some(why) => format!(
                     "Darktrace's TLS certificate was refused ({}): {}",
@@ -440,18 +440,6 @@ fn tls_problem(error: &(dyn std::error::Error + 'static), trust: TrustSetup) -> 
         cause = err.source();
     }
     None
-}
-
-/// The rustls error in `err`, looking inside `io::Error`s, which hide what they wrap from
-/// `source()` and are nested two deep by the HTTP stack.
-fn rustls_error_in<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
-    let mut current = err;
-    loop {
-        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        current = current.downcast_ref::<std::io::Error>()?.get_ref()?;
-    }
 }
 
 #[cfg(test)]

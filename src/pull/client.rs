@@ -329,9 +329,9 @@ fn holds_errors(bytes: &[u8]) -> bool {
 fn transport(error: &reqwest::Error) -> Attempt {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(err) = cause {
-        if err.downcast_ref::<rustls::Error>().is_some() {
+        if let Some(tls) = tls::rustls_error_in(err) {
             return Attempt::Fail(ThreatqError::Tls(format!(
-                "TLS with ThreatQ failed ({err}): check THREATQ_URL, THREATQ_CA_FILE, THREATQ_CERT_SHA256, THREATQ_ENABLE_SSL_VERIFICATION"
+                "TLS with ThreatQ failed ({tls}): check THREATQ_URL, THREATQ_CA_FILE, THREATQ_CERT_SHA256, THREATQ_ENABLE_SSL_VERIFICATION"
             )));
         }
         cause = err.source();

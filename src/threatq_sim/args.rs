@@ -1,6 +1,6 @@
 //! `darktrace-export simulate-threatq`: the ThreatQ simulator alone.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
@@ -8,6 +8,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use super::{ThreatqSim, ThreatqSimConfig};
+use crate::simulator::tls::SelfSigned;
 
 /// The ThreatQ simulator's settings.
 #[derive(Debug, Clone, Args)]
@@ -43,6 +44,10 @@ pub struct SimulateThreatqArgs {
     /// The status of the failing requests.
     #[arg(long, default_value = "503")]
     pub fail_status: u16,
+    /// Serve HTTPS with a fresh self-signed certificate, written in PEM to this file (for
+    /// THREATQ_CA_FILE, or its fingerprint for THREATQ_CERT_SHA256).
+    #[arg(long)]
+    pub tls_cert_out: Option<PathBuf>,
 }
 
 /// Reads a collection file: a JSON array of indicator objects, or `{"data": [...]}`.
@@ -81,7 +86,18 @@ pub async fn run(args: SimulateThreatqArgs) -> Result<(), String> {
     let listener = TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let sim = ThreatqSim::start(listener, config).map_err(|e| e.to_string())?;
+    let sim = match &args.tls_cert_out {
+        Some(path) => {
+            let host = args.listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+            let identity = SelfSigned::generate(&[host.trim_matches(['[', ']']).to_owned()])
+                .map_err(|e| format!("cannot make a certificate: {e}"))?;
+            std::fs::write(path, &identity.cert_pem)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            ThreatqSim::start_tls(listener, &identity, config)
+        }
+        None => ThreatqSim::start(listener, config),
+    }
+    .map_err(|e| e.to_string())?;
     println!("ThreatQ simulator listening on {}", sim.url());
     std::future::pending::<()>().await;
     Ok(())

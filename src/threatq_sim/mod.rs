@@ -15,6 +15,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
+use crate::simulator::tls::{SelfSigned, TlsListener};
+
 pub use args::{SimulateThreatqArgs, load_collection, run};
 
 /// How the last page of a collection says paging is over.
@@ -90,6 +92,7 @@ struct Shared {
 #[derive(Debug, Clone)]
 pub struct ThreatqSim {
     addr: SocketAddr,
+    scheme: &'static str,
     shared: Arc<Shared>,
 }
 
@@ -97,6 +100,31 @@ impl ThreatqSim {
     /// Starts on `listener` (port 0 in tests) in a background task.
     pub fn start(listener: TcpListener, config: ThreatqSimConfig) -> std::io::Result<ThreatqSim> {
         let addr = listener.local_addr()?;
+        Ok(ThreatqSim::launch(listener, addr, "http", config))
+    }
+
+    /// Starts on `listener` serving HTTPS with `identity`'s certificate, as an on-premises
+    /// ThreatQ with its own self-signed certificate does.
+    pub fn start_tls(
+        listener: TcpListener,
+        identity: &SelfSigned,
+        config: ThreatqSimConfig,
+    ) -> std::io::Result<ThreatqSim> {
+        let addr = listener.local_addr()?;
+        let listener = TlsListener::new(listener, identity)?;
+        Ok(ThreatqSim::launch(listener, addr, "https", config))
+    }
+
+    fn launch<L>(
+        listener: L,
+        addr: SocketAddr,
+        scheme: &'static str,
+        config: ThreatqSimConfig,
+    ) -> ThreatqSim
+    where
+        L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
+    {
         let shared = Arc::new(Shared {
             config,
             tokens: Mutex::default(),
@@ -114,7 +142,11 @@ impl ThreatqSim {
                 tracing::error!(%error, "ThreatQ simulator stopped");
             }
         });
-        Ok(ThreatqSim { addr, shared })
+        ThreatqSim {
+            addr,
+            scheme,
+            shared,
+        }
     }
 
     /// Starts on a free loopback port.
@@ -126,9 +158,9 @@ impl ThreatqSim {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`, for `THREATQ_URL`.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), for `THREATQ_URL`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Tokens granted so far.

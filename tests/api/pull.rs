@@ -215,6 +215,55 @@ async fn a_page_that_cannot_be_read_ends_the_run_with_nothing_changed() {
     assert_eq!(names(&dt), ["stray.example"]);
 }
 
+/// An on-premises ThreatQ with its own self-signed certificate: refused as it is, trusted
+/// through THREATQ_CA_FILE or THREATQ_CERT_SHA256, the same settings as Darktrace's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_threatq_is_trusted_through_its_ca_file_or_fingerprint() {
+    use darktrace_export::darktrace::tls::{Fingerprint, ca_certificates};
+    use darktrace_export::simulator::tls::SelfSigned;
+
+    let identity = SelfSigned::generate(&[]).unwrap();
+    let mut config = ThreatqSimConfig::new(CLIENT_ID, EMAIL, PASSWORD);
+    config.collections.insert(HASH.into(), collection());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tq = ThreatqSim::start_tls(listener, &identity, config).unwrap();
+    assert!(tq.url().starts_with("https://"));
+    let dt = darktrace(&[]).await;
+
+    let (code, problem, log) = run_pull(&tq, &dt, &USER, &["--dry-run"]).await;
+    assert_eq!(code, Some(1), "{problem}\n{log}");
+    assert_eq!(
+        problem["type"],
+        "urn:darktrace-export:problem:threatq-error"
+    );
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("TLS with ThreatQ failed") && detail.contains("THREATQ_CA_FILE"),
+        "a refused certificate reads as what it is: {problem}"
+    );
+    assert_eq!(
+        tq.token_grants(),
+        0,
+        "credentials went to an untrusted ThreatQ"
+    );
+
+    let pem = std::env::temp_dir().join(format!("tq-cert-{}.pem", std::process::id()));
+    std::fs::write(&pem, &identity.cert_pem).unwrap();
+    let pem_path = pem.to_str().unwrap().to_owned();
+    let der = ca_certificates(identity.cert_pem.as_bytes(), "THREATQ_CA_FILE").unwrap();
+    let pin = Fingerprint::of(der[0].as_ref()).to_string();
+    for trust in [
+        ("THREATQ_CA_FILE", pem_path.as_str()),
+        ("THREATQ_CERT_SHA256", pin.as_str()),
+    ] {
+        let extra = [USER[0], USER[1], trust];
+        let (code, report, log) = run_pull(&tq, &dt, &extra, &["--dry-run"]).await;
+        assert_eq!(code, Some(0), "{}: {report}\n{log}", trust.0);
+        assert_eq!(report["summary"]["received"], 5, "{report}");
+    }
+    std::fs::remove_file(&pem).unwrap();
+}
+
 /// A collection hash ThreatQ does not know is named as THREATQ_COLLECTION's problem.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_collection_is_named_as_such() {

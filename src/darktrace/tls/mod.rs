@@ -318,6 +318,20 @@ impl ServerCertVerifier for DarktraceVerifier {
     }
 }
 
+/// The rustls error in `err`, looking inside `io::Error`s, which hide what they wrap from
+/// `source()` and are nested two deep by the HTTP stack.
+pub fn rustls_error_in<'e>(
+    err: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e rustls::Error> {
+    let mut current = err;
+    loop {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        current = current.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
