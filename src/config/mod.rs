@@ -19,7 +19,7 @@ pub use parse::{
 pub use screen::ScreenConfig;
 pub use threatq::{PullMode, ThreatqAuth, ThreatqConfig};
 pub use trust::{DARKTRACE_TRUST, THREATQ_TRUST, TlsTrust, TrustNames};
-pub use unknown::{UnknownSetting, known_settings, unknown_settings, warn_about_unknown_settings};
+pub use unknown::warn_about_unknown_settings;
 
 use std::net::SocketAddr;
 
@@ -28,7 +28,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::cli::ServeArgs;
 use crate::darktrace::proxy::ProxyEnv;
 
-use parse::{SecretKind, check_secret_text, read_setting_file, secret_setting, split_list};
+use parse::{SecretKind, checked_secret, read_setting_file, secret_setting, split_list};
 
 /// A setting that is missing or wrong; printed as `SETTING: problem`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -135,8 +135,8 @@ impl Config {
             .into_iter()
             .flatten()
         {
-            check_secret_text("API_TOKENS", token, SecretKind::Token)?;
-            api_tokens.push(SecretString::from(token.to_owned()));
+            let token = checked_secret("API_TOKENS", token, SecretKind::Token)?;
+            api_tokens.push(SecretString::from(token));
         }
         if let Some(path) = &args.api_tokens_file {
             let text = read_setting_file("API_TOKENS_FILE", path)?;
@@ -145,8 +145,8 @@ impl Config {
                 .map(str::trim)
                 .filter(|l| !l.is_empty() && !l.starts_with('#'))
             {
-                check_secret_text("API_TOKENS_FILE", token, SecretKind::Token)?;
-                api_tokens.push(SecretString::from(token.to_owned()));
+                let token = checked_secret("API_TOKENS_FILE", token, SecretKind::Token)?;
+                api_tokens.push(SecretString::from(token));
             }
         }
         let allow_unauthenticated =

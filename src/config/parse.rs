@@ -97,20 +97,18 @@ pub(super) fn secret_setting(
                 format!("set both {setting} and {setting}_FILE; give one"),
             ));
         }
-        (Some(v), None) => {
-            let v = v.trim();
-            check_secret_text(setting, v, SecretKind::Token)?;
-            v.to_owned()
-        }
+        (Some(v), None) => checked_secret(setting, v, SecretKind::Token)?,
         (None, Some(path)) => {
             let file_setting: &'static str = if setting == "DARKTRACE_PUBLIC_TOKEN" {
                 "DARKTRACE_PUBLIC_TOKEN_FILE"
             } else {
                 "DARKTRACE_PRIVATE_TOKEN_FILE"
             };
-            let text = read_setting_file(file_setting, path)?;
-            check_secret_text(file_setting, text.trim(), SecretKind::Token)?;
-            text.trim().to_owned()
+            checked_secret(
+                file_setting,
+                &read_setting_file(file_setting, path)?,
+                SecretKind::Token,
+            )?
         }
         (None, None) => {
             return Err(ConfigError::new(
@@ -133,14 +131,16 @@ pub(super) enum SecretKind {
     Password,
 }
 
-/// Refuses a secret that a file or a paste has visibly damaged, naming `setting` (the file's
-/// setting when it came from one) and never the secret: otherwise it would fail only at its
-/// first use, as a signature or sign-in error with no hint of the cause. `text` is trimmed.
-pub(super) fn check_secret_text(
+/// `raw` trimmed, unless a file or a paste has visibly damaged it: refused naming `setting`
+/// (the file's setting when it came from one) and never the secret, since it would
+/// otherwise fail only at its first use, as a signature or sign-in error with no hint of
+/// the cause.
+pub(super) fn checked_secret(
     setting: &'static str,
-    text: &str,
+    raw: &str,
     kind: SecretKind,
-) -> Result<(), ConfigError> {
+) -> Result<String, ConfigError> {
+    let text = raw.trim();
     let problem = if text.starts_with('\u{feff}') {
         Some(
             "starts with a UTF-8 byte order mark (bytes EF BB BF), as some editors save a file; save it without one",
@@ -151,9 +151,9 @@ pub(super) fn check_secret_text(
         Some("holds a space or tab inside; a token has none")
     } else if kind == SecretKind::Token
         && text.len() >= 2
-        && [('"', '"'), ('\'', '\'')]
+        && ['"', '\'']
             .iter()
-            .any(|&(open, close)| text.starts_with(open) && text.ends_with(close))
+            .any(|&q| text.starts_with(q) && text.ends_with(q))
     {
         Some("is wrapped in quotes; give the token without them")
     } else {
@@ -161,7 +161,7 @@ pub(super) fn check_secret_text(
     };
     match problem {
         Some(problem) => Err(ConfigError::new(setting, problem)),
-        None => Ok(()),
+        None => Ok(text.to_owned()),
     }
 }
 

@@ -11,7 +11,7 @@ use super::trust::{THREATQ_TRUST, TlsTrust};
 use crate::cli::ServeArgs;
 
 use super::ConfigError;
-use super::parse::{SecretKind, check_secret_text, parse_number, read_setting_file};
+use super::parse::{SecretKind, checked_secret, parse_number, read_setting_file};
 
 /// How the service proves who it is to ThreatQ's `/api/token`.
 #[derive(Debug, Clone)]
@@ -221,16 +221,16 @@ fn optional_secret(
             setting,
             format!("set both {setting} and {file_setting}; give one"),
         )),
-        (Some(v), None) => {
-            let v = v.expose_secret().trim();
-            check_secret_text(setting, v, SecretKind::Password)?;
-            Ok(Some(SecretString::from(v.to_owned())))
-        }
-        (None, Some(path)) => {
-            let text = read_setting_file(file_setting, path)?;
-            check_secret_text(file_setting, text.trim(), SecretKind::Password)?;
-            Ok(Some(SecretString::from(text.trim().to_owned())))
-        }
+        (Some(v), None) => Ok(Some(SecretString::from(checked_secret(
+            setting,
+            v.expose_secret(),
+            SecretKind::Password,
+        )?))),
+        (None, Some(path)) => Ok(Some(SecretString::from(checked_secret(
+            file_setting,
+            &read_setting_file(file_setting, path)?,
+            SecretKind::Password,
+        )?))),
         (None, None) => Ok(None),
     }
     .and_then(|secret| match secret {

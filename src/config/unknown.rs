@@ -37,13 +37,13 @@ const NEAR_FROM_LEN: usize = 8;
 
 /// A variable that is not a setting, and the setting it most likely means.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownSetting {
-    pub name: String,
-    pub meant: Option<String>,
+struct UnknownSetting {
+    name: String,
+    meant: Option<String>,
 }
 
 /// The settings' environment names, as the command line declares them.
-pub fn known_settings() -> Vec<String> {
+fn known_settings() -> Vec<String> {
     let cli = Cli::command();
     let mut names: Vec<String> = std::iter::once(&cli)
         .chain(cli.get_subcommands())
@@ -58,7 +58,7 @@ pub fn known_settings() -> Vec<String> {
 }
 
 /// The names among `vars` that look like a setting but are none.
-pub fn unknown_settings<'a>(
+fn unknown_settings<'a>(
     known: &[String],
     vars: impl IntoIterator<Item = &'a str>,
 ) -> Vec<UnknownSetting> {
@@ -73,6 +73,8 @@ pub fn unknown_settings<'a>(
                 .is_some_and(|(_, edits)| name.len() >= NEAR_FROM_LEN && *edits <= NEAR_EDITS);
             (own || near).then(|| UnknownSetting {
                 name: name.to_owned(),
+                // Named only when plausible: as near as a misspelling, or (under the own
+                // prefixes, where any name is reported) within a quarter of its letters.
                 meant: nearest
                     .filter(|(_, edits)| *edits <= NEAR_EDITS.max(name.len() / 4))
                     .map(|(k, _)| k.to_owned()),

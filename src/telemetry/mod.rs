@@ -65,23 +65,23 @@ pub fn log_filter(raw: Option<&str>) -> (EnvFilter, Vec<String>) {
         }
         let usable = directive.contains(['=', '['])
             || LEVELS.contains(&directive.to_ascii_lowercase().as_str())
-            || LOG_TARGETS
-                .iter()
-                .any(|t| directive == *t || directive.starts_with(&format!("{t}::")));
+            || LOG_TARGETS.iter().any(|t| {
+                directive
+                    .strip_prefix(t)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+            });
         if usable {
             kept.push(directive);
         } else {
             ignored.push(directive.to_owned());
         }
     }
-    let filter = match kept.is_empty() {
-        true => None,
-        false => EnvFilter::try_new(kept.join(",")).ok(),
-    };
-    match filter {
-        Some(filter) => (filter, ignored),
-        None if kept.is_empty() => (EnvFilter::new("info"), ignored),
-        None => {
+    if kept.is_empty() {
+        return (EnvFilter::new("info"), ignored);
+    }
+    match EnvFilter::try_new(kept.join(",")) {
+        Ok(filter) => (filter, ignored),
+        Err(_) => {
             ignored.extend(kept.into_iter().map(str::to_owned));
             (EnvFilter::new("info"), ignored)
         }
