@@ -65,13 +65,23 @@ async fn run_pull(
     extra: &[(&str, &str)],
     args: &[&str],
 ) -> (Option<i32>, Value, String) {
+    run_pull_at(&tq.url(), dt, extra, args).await
+}
+
+/// [`run_pull`] against the ThreatQ at `threatq_url`.
+async fn run_pull_at(
+    threatq_url: &str,
+    dt: &Simulator,
+    extra: &[(&str, &str)],
+    args: &[&str],
+) -> (Option<i32>, Value, String) {
     let output = helpers::binary()
         .arg("pull")
         .args(args)
         .env("DARKTRACE_HOST", dt.url())
         .env("DARKTRACE_PUBLIC_TOKEN", PUBLIC)
         .env("DARKTRACE_PRIVATE_TOKEN", PRIVATE)
-        .env("THREATQ_URL", tq.url())
+        .env("THREATQ_URL", threatq_url)
         .env("THREATQ_CLIENT_ID", CLIENT_ID)
         .env("THREATQ_COLLECTION", HASH)
         .env("THREATQ_PAGE_SIZE", "2")
@@ -711,4 +721,43 @@ async fn simulate_threatq_serves_a_collection_file_by_cursor() {
     let end: Value = get(next).await.unwrap().json().await.unwrap();
     assert_eq!(end["data"], json!({}), "ThreatQ's end page: {end}");
     child.kill().await.unwrap();
+}
+
+/// `simulate-threatq --tls-cert-out FILE` serves HTTPS with the certificate it writes, which
+/// a pull trusts through THREATQ_CA_FILE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_threatq_serves_https_with_the_certificate_it_writes() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = std::env::temp_dir().join(format!("simulate-threatq-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (file, pem) = (dir.join("collection.json"), dir.join("threatq.pem"));
+    std::fs::write(&file, json!(collection()).to_string()).unwrap();
+    let mut child = helpers::binary()
+        .args(["simulate-threatq", "--listen", "127.0.0.1:0"])
+        .args(["--client-id", CLIENT_ID, "--email", EMAIL])
+        .args(["--password", PASSWORD])
+        .arg("--collection")
+        .arg(format!("{HASH}={}", file.display()))
+        .arg("--tls-cert-out")
+        .arg(&pem)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the simulator starts")
+        .unwrap()
+        .expect("it prints its address");
+    let url = line.rsplit(' ').next().unwrap().to_owned();
+    assert!(url.starts_with("https://127.0.0.1:"), "{line}");
+    let dt = darktrace(&[]).await;
+    let ca = pem.to_str().unwrap().to_owned();
+    let extra = [USER[0], USER[1], ("THREATQ_CA_FILE", ca.as_str())];
+    let (code, report, log) = run_pull_at(&url, &dt, &extra, &["--dry-run"]).await;
+    assert_eq!(code, Some(0), "{report}\n{log}");
+    assert_eq!(report["summary"]["received"], 5, "{report}");
+    child.kill().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
